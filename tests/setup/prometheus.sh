@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs Debian's Prometheus 2.42 (prometheus + promtool) for the enforcer tests.
+# Idempotent: a machine that already has both binaries returns at once.
+# The Debian package starts its own service on :9090; the tests never use it (they run their own
+# instance on a free loopback port with a temp storage dir), so we stop it to free the port and CPU.
+set -euo pipefail
+
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-cache show prometheus >/dev/null 2>&1; then
+    apt-get update -qq
+fi
+# policy-rc.d 101 = "action forbidden": keeps the package's postinst from starting the daemon here.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    created_policy=1
+fi
+trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
+apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
+# Belt and braces: if a service manager did start it anyway, stop it (ignored when there is none).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus || true
+fi
+
+command -v prometheus >/dev/null
+command -v promtool >/dev/null
+prometheus --version 2>&1 | head -1
