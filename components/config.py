@@ -41,6 +41,8 @@ SECTIONS = ("hosts", "gateway", "otlp", "prices", "collector", "enforcer", "gate
 #: Dotted paths (with ``*`` for map keys) of fields that must be Pulumi secrets.
 SECRET_FIELDS = ("hosts.*.privateKey", "otlp.bearerToken", "matrix.accessToken")
 
+_SECRET_LEAF_NAMES = frozenset(path.rsplit(".", 1)[-1] for path in SECRET_FIELDS)
+
 #: Written in place of a secret's value wherever a secret can't be decrypted or must not be shown.
 MASKED = "********"
 
@@ -405,7 +407,8 @@ class StackConfig(_Model):
             problems.append("otlp.endpoint: required when collector.mode is 'existing' (where does it listen?)")
         if self.enforcer.prometheus_url is None and self.collector.prometheus_url is None:
             problems.append("enforcer.prometheusUrl: required (the Prometheus URL as seen from the enforcer host)")
-        problems += self._flag_reaches_gate()
+        if self.gateway.host in self.hosts and self.enforcer.host in self.hosts:
+            problems += self._flag_reaches_gate()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -500,7 +503,11 @@ def _error_lines(error: ValidationError) -> list[str]:
             message = "unknown key (check the spelling; see README 'Configuration reference')"
         elif item["type"] == "missing":
             message = "required key is missing"
-        elif item["type"] != "value_error" and not isinstance(item.get("input"), (dict, list, tuple)):
+        elif (
+            item["type"] != "value_error"
+            and not isinstance(item.get("input"), (dict, list, tuple))
+            and not _SECRET_LEAF_NAMES.intersection(str(p) for p in item["loc"])
+        ):
             message = f"{message} (got {item.get('input')!r})"
         # Model-level validators report several problems, one per line, each naming its own sub-key.
         for part in message.split("\n"):
