@@ -25,7 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument(
         "--stack-file", type=Path, help="explicit stack file (default: Pulumi.<stack>.yaml next to Pulumi.yaml)"
     )
+    commands.add_parser("reference", help="print the configuration reference (the README section)")
     args = parser.parse_args(argv)
+    if args.command == "reference":
+        from components.reference import reference_markdown
+
+        print(reference_markdown())
+        return 0
 
     stack_file = args.stack_file or REPO_ROOT / f"Pulumi.{args.stack}.yaml"
     if not stack_file.exists():
