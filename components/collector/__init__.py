@@ -1,19 +1,22 @@
-"""Collector component: a pinned OpenTelemetry Collector container feeding Prometheus."""
+"""Collector: a pinned OpenTelemetry Collector container feeding Prometheus (or a snippet for one that runs).
+
+``render`` holds the pure renderers (collector config, scrape snippet, existing-collector snippet),
+``component`` the Pulumi component that deploys them, ``probe`` the stdlib checks run on the collector host.
+"""
 from __future__ import annotations
 
-import pulumi
+from components.collector.component import OtelCollector
+from components.collector.render import (
+    render_collector_config,
+    render_existing_snippet,
+    render_files,
+    render_scrape_snippet,
+)
 
-from components.config import StackConfig
-
-
-def render_files(cfg: StackConfig) -> dict[str, dict[str, str]]:
-    """Files this component puts on hosts: ``{host name: {relative path: content}}``."""
-    return {}
-
-
-class OtelCollector(pulumi.ComponentResource):
-    """Placeholder until the collector issue lands."""
-
-    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("openclaw-usage:collector:OtelCollector", name, None, opts)
-        self.register_outputs({})
+__all__ = [
+    "OtelCollector",
+    "render_collector_config",
+    "render_existing_snippet",
+    "render_files",
+    "render_scrape_snippet",
+]
