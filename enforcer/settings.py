@@ -233,8 +233,10 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
         hs = attempt(_url, "MATRIX_HOMESERVER", hs)
         if room is None:
             errors.append("MATRIX_HOMESERVER is set but MATRIX_ROOM_ID is not (example: !abcdef:matrix.lan)")
-        elif not room.startswith("!") or ":" not in room:
-            errors.append(f"MATRIX_ROOM_ID={room!r} must be a room id like !abcdef:matrix.lan (not an alias)")
+        elif not room.startswith("!") or len(room) < 2:
+            # Room versions up to 11 look like !abc:server; version 12 (Synapse >= 1.135 default) drops the
+            # server part (!<hash>). Aliases (#room:server) are refused: they can be repointed.
+            errors.append(f"MATRIX_ROOM_ID={room!r} must be a room id starting with '!' (not an #alias)")
         if token is None and not token_file:
             errors.append("MATRIX_HOMESERVER is set but neither MATRIX_ACCESS_TOKEN nor MATRIX_ACCESS_TOKEN_FILE is")
     elif room or token:
