@@ -129,6 +129,16 @@ def _measure(settings: Settings, window: windows.Window) -> Tuple[Optional[Spend
         return None, exc, client.requests_made
 
 
+def effective_state(outcome: Outcome) -> str:
+    """What the gate sees: "blocked" whenever the flag is set (budget or backend policy), "overridden"
+    while an operator override suspends a due block, else the budget level."""
+    if outcome.enforced:
+        return "blocked"
+    if outcome.state.blocked:
+        return "overridden"
+    return outcome.level
+
+
 def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Window, flag_action: str,
              message_kind: Optional[str], queued: int, dry_run: bool, error: Optional[BackendError]) -> str:
     worst = outcome.worst
@@ -140,7 +150,7 @@ def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Wi
         spend = f"spent_usd=unknown cap_usd={settings.max_daily_usd:.2f}"
     parts = [
         "budget check" + (" (dry run)" if dry_run else "") + ":",
-        f"state={outcome.level}",
+        f"state={effective_state(outcome)}",
         f"blocked={1 if outcome.enforced else 0}",
         spend,
         f"window={window.kind}",
@@ -151,6 +161,8 @@ def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Wi
     ]
     if st.override_until:
         parts.append(f"override_until={st.override_until}")
+    if effective_state(outcome) != outcome.level:
+        parts.append(f"budget_level={outcome.level}")
     if error is not None:
         parts.append(f"backend=down policy={settings.on_backend_error} error={error.message!r}")
     return " ".join(parts)
@@ -163,7 +175,8 @@ def _journal_record(command: str, settings: Settings, st: State, outcome: Outcom
         "ts": iso(now),
         "command": command,
         "dry_run": dry_run,
-        "state": outcome.level,
+        "state": effective_state(outcome),
+        "level": outcome.level,
         "blocked": outcome.enforced,
         "cause": st.cause,
         "reason": st.reason,
@@ -244,7 +257,10 @@ def run_check(settings: Settings, dry_run: bool = False, out: TextIO = sys.stdou
         if matrix_error:
             notes.append(f"Matrix delivery failed, {len(st.outbox)} message(s) queued: {matrix_error}")
         store.save(st)
-        write_metrics(settings, st, outcome, now)
+        try:
+            write_metrics(settings, st, outcome, now)
+        except OSError as exc:  # metrics are secondary: never let them undo a decision
+            notes.append(f"cannot write metrics file {settings.metrics_file}: {exc.strerror or exc}")
         store.append_journal(_journal_record("check", settings, st, outcome, window, spend, error, flag_action,
                                              message_kind, False, notes, now))
         print(log_line(settings, st, outcome, window, flag_action, message_kind, len(st.outbox), False, error),
@@ -271,7 +287,8 @@ def status(settings: Settings) -> Dict[str, Any]:
     worst = outcome.worst
     on_disk = flagfile.read(settings.flag_file)
     return {
-        "state": outcome.level,
+        "state": effective_state(outcome),
+        "level": outcome.level,
         "blocked": outcome.enforced,
         "reason": st.reason,
         "spent_usd": spend.total if spend else None,

@@ -7,6 +7,7 @@ and ``increase(openclaw_budget_check_errors_total[15m]) > 0``.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -21,6 +22,10 @@ def _escape(value: str) -> str:
 
 
 def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))

@@ -133,6 +133,10 @@ class PrometheusServer:
         log.close()
         wait_http(self.url + "/-/ready", timeout=60, proc=self.proc, log_path=self.log_path)
 
+    def restart(self) -> None:
+        """Start again on the same port and data dir (after stop())."""
+        self._spawn(self.workdir / "prometheus.yml")
+
     def push(self, series: Sequence[Series]) -> None:
         """Remote-write samples (must be newer than the backfilled blocks and in time order per series).
         Sent in time-sorted chunks so the head's appendable window always moves forward."""

@@ -1,0 +1,114 @@
+"""Spend accuracy on real Prometheus 2.42: counter resets neither lose nor invent spend, a series born
+inside the window counts in full, and calendar days roll over at local midnight in a non-UTC zone."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from enforcer.prometheus import spend_query
+from tests.enforcer.helpers.prom import cost_labels, counter_samples
+
+H = 3600.0
+
+
+def _status(enf, now):
+    proc = enf.run("status", "--json", now=now)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_counter_reset_and_restart_as_new_series(start_prometheus, make_enforcer):
+    now = time.time()
+    start = now - 30 * H
+    # Same series restarts: 10 before the window, +1 at -20h, process restart at -10h (counter back to 0),
+    # the first export after the restart already holds $0.40, then +$0.60 at -5h. True spend: $2.00.
+    same = counter_samples(start, now, 60, [(start, 10.0), (now - 20 * H, 1.0), (now - 10 * H + 30, 0.4),
+                                            (now - 5 * H, 0.6)], resets=[now - 10 * H])
+    # Restart with a new instance label: the old series stops, a new one starts at $0.40. True spend: $2.00.
+    old = counter_samples(start, now - 10 * H, 60, [(start, 10.0), (now - 20 * H, 1.0)])
+    new = counter_samples(now - 10 * H + 60, now, 60, [(now - 10 * H + 60, 0.4), (now - 5 * H, 0.6)])
+    history = [
+        (cost_labels("anthropic", "restarted"), same),
+        (cost_labels("openai", "new-series", instance="gw-a"), old),
+        (cost_labels("openai", "new-series", instance="gw-b"), new),
+    ]
+    prom = start_prometheus(history, now=now)
+    enf = make_enforcer(prom.url)
+    rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in _status(enf, now)["top"]}
+    # increase() handles the in-series reset (small extrapolation error only); the new series is exact
+    assert rows["anthropic/restarted"] == pytest.approx(2.0, rel=0.01)
+    assert rows["openai/new-series"] == pytest.approx(2.0, abs=1e-6)
+    # For the record: plain increase() on 2.42 loses most of the new series' first value.
+    plain = prom.query('sum by (openclaw_model) (increase(openclaw_cost_usd_total[86400s]))', at=now)
+    plain_new = {r["metric"]["openclaw_model"]: float(r["value"][1]) for r in plain}["new-series"]
+    assert plain_new < 1.7
+    # and the naive difference goes negative across the reset
+    naive = prom.query('last_over_time(openclaw_cost_usd_total{openclaw_model="restarted"}[1h]) - '
+                       'openclaw_cost_usd_total{openclaw_model="restarted"} offset 24h', at=now)
+    assert float(naive[0]["value"][1]) < 0
+
+
+def test_exact_at_window_edges(start_prometheus, make_enforcer):
+    """Spend just before the window start is out, just after is in (no extrapolation for clean series)."""
+    now = time.time()
+    start = now - 30 * H
+    samples = counter_samples(start, now, 60, [(start, 3.0), (now - 24 * H - 120, 0.7), (now - 24 * H + 120, 0.2),
+                                              (now - 60, 0.05)])
+    prom = start_prometheus([(cost_labels("anthropic", "edge"), samples)], now=now)
+    enf = make_enforcer(prom.url)
+    assert _status(enf, now)["spent_usd"] == pytest.approx(0.25, abs=1e-6)
+
+
+def _last_midnight(tz: ZoneInfo, before: float) -> datetime:
+    local = datetime.fromtimestamp(before, tz)
+    return datetime(local.year, local.month, local.day, tzinfo=tz)
+
+
+def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforcer, matrix):
+    tz_name = "Asia/Kolkata"  # UTC+05:30: a half-hour offset catches UTC-hour arithmetic
+    tz = ZoneInfo(tz_name)
+    real_now = time.time()
+    midnight = _last_midnight(tz, real_now - 4 * H)  # a local midnight at least 4 h in the past
+    m = midnight.timestamp()
+    start = m - 28 * H
+    samples = counter_samples(start, real_now, 60, [(start, 2.0), (m - 3 * H, 4.5), (m + 1 * H, 1.0)])
+    prom = start_prometheus([(cost_labels("anthropic", "claude-sonnet-4"), samples)], now=real_now)
+    room = matrix.new_room()
+    enf = make_enforcer(prom.url, matrix, room, MAX_DAILY_USD="4", BUDGET_WINDOW="calendar-day",
+                        BUDGET_TZ=tz_name)
+
+    # 23:00 the day before: $4.50 spent that day -> blocked until local midnight
+    out = enf.check(now=m - 1 * H).stdout
+    assert "state=blocked" in out
+    flag = enf.flag_json()
+    assert flag["window"] == "calendar-day" and flag["timezone"] == tz_name
+    assert datetime.fromisoformat(flag["resets_at"]) == midnight
+    assert flag["resets_at"].endswith("+05:30")
+    body = matrix.bodies(room)[-1]
+    assert "BLOCKED" in body and f"{midnight:%a %d %b} 00:00 IST" in body and "in 1h" in body
+
+    # 00:30 local: a new day, nothing spent yet -> recovered, flag removed, one message
+    out = enf.check(now=m + 0.5 * H).stdout
+    assert "state=ok" in out and "spent_usd=0.00" in out
+    assert not enf.flag.exists()
+    bodies = matrix.bodies(room)
+    assert len(bodies) == 2 and "allowed again" in bodies[1]
+    next_midnight = (midnight + timedelta(days=1)).astimezone(tz)
+    assert f"{next_midnight:%a %d %b} 00:00 IST" in bodies[1]
+
+    # 02:00 local: $1.00 today; a rolling window would see $5.50 and block
+    status = _status(enf, m + 2 * H)
+    assert status["spent_usd"] == pytest.approx(1.0, abs=1e-6) and status["state"] == "ok"
+    assert status["window"]["start"] == midnight.isoformat()
+    rolling = make_enforcer(prom.url, MAX_DAILY_USD="4", BUDGET_TZ=tz_name)
+    assert _status(rolling, m + 2 * H)["spent_usd"] == pytest.approx(5.5, abs=1e-6)
+
+
+def test_query_is_one_expression_by_provider_and_model():
+    q = spend_query('{__name__=~"openclaw_cost_usd(_USD)?_total"}', 3600)
+    assert q.startswith("sum by (openclaw_provider, openclaw_model) (")
+    assert "[3600s]" in q and "offset 3600s" in q and "[4500s]" in q
