@@ -65,34 +65,65 @@ def published_ports(cfg: StackConfig) -> list[dict[str, object]]:
     return ports
 
 
-def _python_probe_command(args: list[str], on_failure: str = "") -> str:
-    """Shell command that pipes :data:`PROBE_SOURCE` (given as stdin) to python3 with ``args``."""
-    need_python = (
-        "command -v python3 >/dev/null 2>&1 || { echo 'python3 is needed on the collector host for the deploy "
-        "checks (or set collector.deployChecks: false)' >&2; exit 1; }"
-    )
-    probe = "python3 - " + " ".join(shlex.quote(a) for a in args)
-    if on_failure:
-        probe = f"{probe} || {{ {on_failure}; exit 1; }}"
-    return f"{need_python}; {probe}"
+_NEED_PYTHON = (
+    "command -v python3 >/dev/null 2>&1 || { echo 'python3 is needed on the collector host for the deploy "
+    "checks (or set collector.deployChecks: false)' >&2; exit 1; }"
+)
+# The probe source arrives on stdin; saved once so several probes can run.
+_SAVE_PROBE = "probe=$(mktemp) || exit 1\ntrap 'rm -f \"$probe\"' EXIT\ncat > \"$probe\""
+# The address `host-gateway` maps to: the default bridge's IPv4 gateway (unless dockerd sets host-gateway-ip).
+_DOCKER_GATEWAY = (
+    "gw=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null "
+    "| tr ' ' '\\n' | grep -E '^[0-9.]+$' | head -n 1)"
+)
+
+
+def _probe(args: list[str]) -> str:
+    return 'python3 "$probe" ' + " ".join(shlex.quote(a) for a in args)
+
+
+def probe_script(lines: list[str]) -> str:
+    """A POSIX sh script running probes; pulumi-command feeds it :data:`PROBE_SOURCE` on stdin."""
+    return "\n".join([_NEED_PYTHON, _SAVE_PROBE, *lines]) + "\n"
 
 
 def health_check_command(cfg: StackConfig) -> str:
-    collector = cfg.collector
-    logs = (
-        f"echo '--- last log lines of {collector.container_name}:' >&2; "
-        f"docker logs --tail 40 {shlex.quote(collector.container_name)} >&2 2>&1 || true"
-    )
-    return _python_probe_command(
-        ["health", render.health_url(cfg), "--timeout", str(HEALTH_TIMEOUT_SECONDS)], on_failure=logs
-    )
+    """Wait for the collector's health_check endpoint; on failure show the container's last log lines."""
+    name = shlex.quote(cfg.collector.container_name)
+    logs = f"echo '--- last log lines of '{name}':' >&2; docker logs --tail 40 {name} >&2 2>&1 || true"
+    probe = _probe(["health", render.health_url(cfg), "--timeout", str(HEALTH_TIMEOUT_SECONDS)])
+    return probe_script([f"{probe} || {{ {logs}; exit 1; }}"])
 
 
 def remote_write_check_command(cfg: StackConfig) -> Optional[str]:
+    """Check that Prometheus accepts remote write, as the host sees it and, via host-gateway, as the container will.
+
+    A Prometheus on the host's loopback passes the first probe even when it listens on 127.0.0.1 only, which
+    the container can't reach: the second probe goes to the Docker host gateway, where the container's
+    ``host.docker.internal`` points.
+    """
     url = render.prometheus_host_url(cfg)
-    if cfg.collector.mode != "remote-write" or url is None:
+    prometheus_url = cfg.collector.prometheus_url
+    if cfg.collector.mode != "remote-write" or url is None or prometheus_url is None:
         return None
-    return _python_probe_command(["remote-write", url])
+    lines = [f"{_probe(['remote-write', url])} || exit 1"]
+    if render.uses_host_gateway(cfg):
+        path = (prometheus_url.path or "").rstrip("/")
+        via_gateway = shlex.quote(f"{prometheus_url.scheme}://") + '"$gw"' + shlex.quote(f":{prometheus_url.port}{path}")
+        advice = (
+            f"The collector container reaches Prometheus as {render.HOST_GATEWAY_NAME} = $gw (the Docker host "
+            f"gateway) and gets no remote-write answer there: make Prometheus listen on 0.0.0.0:{prometheus_url.port}"
+            ", or set collector.prometheusContainerUrl (e.g. the host's LAN address), or prometheusNetwork."
+        )
+        lines += [
+            _DOCKER_GATEWAY,
+            'if [ -z "$gw" ]; then',
+            "  echo 'warning: Docker bridge gateway not found; skipped the check from the container side' >&2",
+            "else",
+            f'  {_probe(["remote-write"])} {via_gateway} || {{ echo "{advice}" >&2; exit 1; }}',
+            "fi",
+        ]
+    return probe_script(lines)
 
 
 class OtelCollector(pulumi.ComponentResource):

@@ -13,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from components.collector import probe
-from components.collector.component import PROBE_SOURCE, _python_probe_command
+from components.collector.component import PROBE_SOURCE, health_check_command, remote_write_check_command
+from tests.components.collector.configs import build
 from tests.components.collector.services import free_port, prometheus
 from tests.support.tools import REPO_ROOT
 
@@ -38,17 +39,31 @@ def host_python() -> str:
     pytest.fail("no python3 on this machine to run the host-side probe with", pytrace=False)
 
 
-def run_deploy_command(command: str) -> subprocess.CompletedProcess[str]:
-    """Run a check exactly as pulumi-command does on the host: `sh -c`, the probe source on stdin."""
-    path = os.path.dirname(host_python()) + ":/usr/bin:/bin"
+def run_deploy_command(command: str, extra_path: str = "") -> subprocess.CompletedProcess[str]:
+    """Run a check exactly as pulumi-command does on the host: a shell, the probe source on stdin."""
+    path = ":".join(p for p in (extra_path, os.path.dirname(host_python()), "/usr/bin", "/bin") if p)
     return subprocess.run(
         ["/bin/sh", "-c", command],
         input=PROBE_SOURCE,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
         env={"PATH": path, "LANG": "C.UTF-8"},
     )
+
+
+def fake_docker(directory: Path, gateway: str) -> str:
+    """A stand-in `docker` CLI answering `network inspect bridge` (no Docker engine runs on test machines)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1 $2 $3" = "network inspect bridge" ]; then printf \'%s fd00::1 \\n\' '
+        f"{gateway}; exit 0; fi\n"
+        "echo \"fake docker: $*\" >&2; exit 1\n"
+    )
+    script.chmod(0o755)
+    return str(directory)
 
 
 class TestRemoteWriteProbe:
@@ -72,15 +87,44 @@ class TestRemoteWriteProbe:
         assert not result.ok and result.status is None
         assert result.message.startswith("cannot reach Prometheus at")
 
-    def test_deploy_command_passes_on_an_enabled_receiver(self, prometheus_with_receiver: str) -> None:
-        done = run_deploy_command(_python_probe_command(["remote-write", prometheus_with_receiver]))
+    def test_deploy_check_passes_on_an_enabled_receiver(self, prometheus_with_receiver: str, tmp_path: Path) -> None:
+        command = remote_write_check_command(build({"prometheusUrl": prometheus_with_receiver}))
+        assert command is not None
+        # The container side: host.docker.internal is the host gateway, here the loopback Prometheus listens on.
+        done = run_deploy_command(command, fake_docker(tmp_path / "bin", "127.0.0.1"))
         assert done.returncode == 0, done.stderr
-        assert "accepts remote write" in done.stdout
+        assert done.stdout.count("accepts remote write") == 2, done.stdout
 
-    def test_deploy_command_fails_up_on_a_disabled_receiver(self, prometheus_without_receiver: str) -> None:
-        done = run_deploy_command(_python_probe_command(["remote-write", prometheus_without_receiver]))
+    def test_deploy_check_fails_up_on_a_disabled_receiver(self, prometheus_without_receiver: str) -> None:
+        command = remote_write_check_command(build({"prometheusUrl": prometheus_without_receiver}))
+        assert command is not None
+        done = run_deploy_command(command)
         assert done.returncode == 1
-        assert "--web.enable-remote-write-receiver" in done.stderr
+        assert "Prometheus runs without --web.enable-remote-write-receiver" in done.stderr
+
+    def test_deploy_check_fails_when_the_container_could_not_reach_it(
+        self, prometheus_with_receiver: str, tmp_path: Path
+    ) -> None:
+        """Prometheus on 127.0.0.1 only: fine from the host, unreachable through the Docker host gateway."""
+        command = remote_write_check_command(build({"prometheusUrl": prometheus_with_receiver}))
+        assert command is not None
+        done = run_deploy_command(command, fake_docker(tmp_path / "bin", "127.0.0.2"))
+        assert done.returncode == 1
+        assert "accepts remote write" in done.stdout  # the host's view passed
+        assert "host.docker.internal = 127.0.0.2" in done.stderr
+        assert "make Prometheus listen on 0.0.0.0" in done.stderr
+
+    def test_without_docker_the_container_side_is_skipped_with_a_warning(self, prometheus_with_receiver: str) -> None:
+        command = remote_write_check_command(build({"prometheusUrl": prometheus_with_receiver}))
+        assert command is not None
+        done = run_deploy_command(command)
+        assert done.returncode == 0, done.stderr
+        assert "warning: Docker bridge gateway not found" in done.stderr
+
+    def test_routable_url_is_checked_once(self) -> None:
+        command = remote_write_check_command(build({"prometheusUrl": "http://192.0.2.10:9090"}))
+        assert command is not None and "docker network inspect" not in command
+        assert remote_write_check_command(build({"mode": "scrape"})) is None
 
 
 class TestClassify:
@@ -138,18 +182,31 @@ class TestHealthProbe:
         assert not result.ok and "not healthy" in result.message
         assert time.monotonic() - started < 10
 
-    def test_deploy_command_shows_container_logs_on_failure(self) -> None:
-        command = _python_probe_command(
-            ["health", f"http://127.0.0.1:{free_port()}/", "--timeout", "1"], on_failure="echo LOGS-HERE >&2"
-        )
-        done = run_deploy_command(command)
+    def test_deploy_check_shows_container_logs_on_failure(self, tmp_path: Path) -> None:
+        command = health_check_command(build({"healthPort": free_port()})).replace("--timeout 60", "--timeout 1")
+        done = run_deploy_command(command, fake_docker(tmp_path / "bin", "127.0.0.1"))
         assert done.returncode == 1
-        assert "not healthy" in done.stderr and "LOGS-HERE" in done.stderr
+        assert "collector not healthy at http://127.0.0.1:" in done.stderr
+        assert "--- last log lines of openclaw-otel-collector:" in done.stderr
+        assert "fake docker: logs --tail 40 openclaw-otel-collector" in done.stderr
+
+    def test_deploy_check_passes_on_a_healthy_endpoint(self) -> None:
+        port = free_port()
+        server = http.server.HTTPServer(("127.0.0.1", port), _Healthy)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            done = run_deploy_command(health_check_command(build({"healthPort": port})))
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert done.returncode == 0, done.stderr
+        assert "collector healthy" in done.stdout
 
 
 def test_missing_python3_is_a_clear_error() -> None:
     done = subprocess.run(
-        ["/bin/sh", "-c", _python_probe_command(["remote-write", "http://127.0.0.1:9"])],
+        ["/bin/sh", "-c", health_check_command(build())],
         input=PROBE_SOURCE,
         capture_output=True,
         text=True,
