@@ -234,7 +234,14 @@ class OtelCollector(pulumi.ComponentResource):
                 docker.ContainerLabelArgs(label="org.openclaw-usage.config-sha256", value=config_digest),
             ],
             destroy_grace_seconds=15,
-            opts=pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(depends_on=checks_before)),
+            opts=pulumi.ResourceOptions.merge(
+                on_host,
+                pulumi.ResourceOptions(
+                    depends_on=checks_before,
+                    # Same name and host ports: the old container must go before its replacement starts.
+                    delete_before_replace=True,
+                ),
+            ),
         )
 
         self.health_url = render.health_url(cfg)

@@ -229,8 +229,8 @@ def _config_comments(cfg: StackConfig, exporter_type: str) -> dict[tuple[str, ..
         ("extensions", "health_check", "endpoint"): "0.0.0.0: the default (localhost) is unreachable through a "
         "published port.",
         ("receivers", "otlp", "protocols", "http", "endpoint"): "OTLP/HTTP from the OpenClaw gateway "
-        "(diagnostics-otel); 0.0.0.0 inside the container, published on "
-        f"{cfg.collector.bind_address}:{cfg.collector.otlp_port} of the host.",
+        "(diagnostics-otel): 0.0.0.0 inside the container,\n"
+        f"published on {cfg.collector.bind_address}:{cfg.collector.otlp_port} of the collector host.",
         ("processors", "memory_limiter"): f"First in the pipeline: refuses data before the container's "
         f"{cfg.collector.memory_limit_mib} MiB limit is reached\n(GOMEMLIMIT is set to the same hard limit).",
         ("processors", "batch"): "After memory_limiter: fewer, larger writes to Prometheus.",
@@ -249,8 +249,8 @@ def _config_comments(cfg: StackConfig, exporter_type: str) -> dict[tuple[str, ..
         )
         if uses_host_gateway(cfg):
             comments[("exporters", "prometheusremotewrite", "endpoint")] = (
-                f"{HOST_GATEWAY_NAME} is the Docker host (host-gateway): prometheusUrl "
-                f"{prometheus_host_url(cfg)} is on the host's loopback."
+                f"{HOST_GATEWAY_NAME} is the Docker host (host-gateway):\n"
+                f"prometheusUrl {prometheus_host_url(cfg)} is on the host's loopback."
             )
     else:
         comments[("exporters", "prometheus")] = (
@@ -346,8 +346,8 @@ def render_existing_snippet(cfg: StackConfig) -> str:
     header = (
         "openclaw-usage: add this to the OpenTelemetry Collector that already runs (collector mode existing),\n"
         f"which must listen where the gateway sends: {cfg.otlp_endpoint}.\n"
-        "Either merge it into your config, or pass it as an extra file: otelcol --config main.yaml --config "
-        "openclaw.yaml.\n"
+        "Either merge it into your config, or pass it as an extra file:\n"
+        "  otelcol --config main.yaml --config openclaw.yaml\n"
         "If an OTLP/HTTP receiver already listens on that port, drop otlp/openclaw and list your receiver in\n"
         "the metrics/openclaw pipeline instead. Needs the contrib distribution (or one with these components)."
     )

@@ -215,30 +215,48 @@ def test_health_probe_runs_on_the_host_after_the_container(
     return deploy(cfg, resources, check)
 
 
-@pulumi.runtime.test
-def test_remote_write_check_runs_before_the_container(
-    pulumi_mocks: RecordingMocks, resources: ResourceTracker, monkeypatch: pytest.MonkeyPatch
-) -> pulumi.Output:
-    depends_on: list[Any] = []
+@pytest.fixture
+def container_opts(monkeypatch: pytest.MonkeyPatch) -> list[pulumi.ResourceOptions]:
+    """The ResourceOptions each docker.Container is created with (mocks don't see them)."""
+    seen: list[pulumi.ResourceOptions] = []
     real_container = component.docker.Container
 
     class SpyContainer(real_container):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, opts: pulumi.ResourceOptions, **kwargs: Any) -> None:
-            depends_on.extend(opts.depends_on or [])
+            seen.append(opts)
             super().__init__(*args, opts=opts, **kwargs)
 
     monkeypatch.setattr(component.docker, "Container", SpyContainer)
-    OtelCollector("collector", build())
+    return seen
 
+
+@pulumi.runtime.test
+def test_remote_write_check_runs_before_the_container(
+    pulumi_mocks: RecordingMocks, resources: ResourceTracker, container_opts: list[pulumi.ResourceOptions]
+) -> pulumi.Output:
     def check() -> None:
         write_check = unwrap_secrets(pulumi_mocks.named("collector-remote-write-check").inputs)
         assert 'python3 "$probe" remote-write http://localhost:9090' in write_check["create"]
         assert write_check["stdin"] == PROBE_SOURCE
         assert write_check["triggers"] == ["http://localhost:9090"]
         # A Prometheus without the receiver stops `up` before the container exists.
-        assert [r._name for r in depends_on] == ["collector-remote-write-check"]
+        (opts,) = container_opts
+        assert [r._name for r in opts.depends_on] == ["collector-remote-write-check"]
 
-    return resources.when_registered(check)
+    return deploy(build(), resources, check)
+
+
+@pulumi.runtime.test
+def test_replacement_removes_the_old_container_first(
+    pulumi_mocks: RecordingMocks, resources: ResourceTracker, container_opts: list[pulumi.ResourceOptions]
+) -> pulumi.Output:
+    """A config change replaces the container; the new one needs the old one's name and host ports."""
+
+    def check() -> None:
+        (opts,) = container_opts
+        assert opts.delete_before_replace is True
+
+    return deploy(build(), resources, check)
 
 
 @pulumi.runtime.test

@@ -223,7 +223,16 @@ class TestText:
     def test_comments_explain_the_non_obvious(self) -> None:
         text = render.render_collector_config(build())
         assert "--web.enable-remote-write-receiver" in text
-        assert "host.docker.internal is the Docker host" in text
+        assert "host.docker.internal is the Docker host (host-gateway)" in text
         assert "First in the pipeline" in text
         scrape = render.render_collector_config(build({"mode": "scrape"}))
         assert "honor_labels: true" in scrape
+
+    @pytest.mark.parametrize("mode", ["remote-write", "scrape", "existing"])
+    def test_lines_stay_readable(self, mode: str) -> None:
+        cfg = build({"mode": mode}, otlp={"bearerToken": BEARER})
+        files = render.render_files(cfg)
+        for host_files in files.values():
+            for name, text in host_files.items():
+                long_lines = [line for line in text.splitlines() if len(line) > 120]
+                assert not long_lines, f"{name}: {long_lines}"
