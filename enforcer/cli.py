@@ -131,7 +131,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         cfg = settings_mod.load(require_prometheus=True)
-        if args.command == "allow" and args.duration:
+        duration = None
+        if args.command == "allow" and args.duration is not None:
             duration = runner.parse_duration(args.duration)
         if args.command == "watch" and not args.interval > 0:
             raise ConfigError("--interval must be > 0 seconds")
@@ -161,11 +162,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if args.cancel:
                     print("dry run: would cancel the active override and run a check")
                 else:
+                    assert duration is not None
                     until = cfg.now() + duration
                     print(f"dry run: would lift any block until {windows.format_local(until, cfg.tz_name)}, "
                           "remove the flag and announce it")
                 return 0
-            return runner.allow(cfg, None if args.cancel else duration, args.reason, cancel=args.cancel)
+            return runner.allow(cfg, duration, args.reason, cancel=args.cancel)
         if args.command == "watch":
             return _watch(cfg, args.interval, args.dry_run)
     except LockTimeout as exc:
