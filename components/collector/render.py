@@ -32,6 +32,11 @@ SELF_METRICS_PORT = 8888
 BEARER_TOKEN_ENV = "OPENCLAW_OTLP_BEARER_TOKEN"
 BEARER_AUTH_ID = "bearertokenauth/otlp"
 
+#: The remote-write exporter's type, and the release that renamed it (contrib PR #48705).
+REMOTE_WRITE_TYPE = "prometheus_remote_write"
+LEGACY_REMOTE_WRITE_TYPE = "prometheusremotewrite"
+REMOTE_WRITE_RENAMED_IN = (0, 154)
+
 #: Name a container uses for the Docker host when the stack maps it to ``host-gateway``.
 HOST_GATEWAY_NAME = "host.docker.internal"
 
@@ -169,6 +174,19 @@ def _receiver(endpoint: str, auth_id: Optional[str]) -> dict[str, Any]:
     return {"protocols": {"http": http}}
 
 
+def remote_write_exporter_type(version: Optional[str]) -> str:
+    """The remote-write exporter's type name for a collector ``version`` (None: unknown, e.g. mode existing).
+
+    Contrib v0.154.0 renamed ``prometheusremotewrite`` to ``prometheus_remote_write``; the old name is a
+    deprecated alias there (0.159.0 logs a warning for it). Older images know only the old name, which is
+    also the safe choice for a collector whose version we don't know.
+    """
+    if version is None:
+        return LEGACY_REMOTE_WRITE_TYPE
+    major, minor, _patch = (int(part) for part in version.split("."))
+    return REMOTE_WRITE_TYPE if (major, minor) >= REMOTE_WRITE_RENAMED_IN else LEGACY_REMOTE_WRITE_TYPE
+
+
 def _exporter(cfg: StackConfig, endpoint_host: str = "0.0.0.0") -> tuple[str, dict[str, Any]]:
     """(exporter type, settings) for the stack's mode; ``existing`` pushes if it has a Prometheus URL."""
     write_url = remote_write_url(cfg)
@@ -181,7 +199,8 @@ def _exporter(cfg: StackConfig, endpoint_host: str = "0.0.0.0") -> tuple[str, di
     settings: dict[str, Any] = {"endpoint": write_url}
     if write_url.startswith("http://"):
         settings["tls"] = {"insecure": True}
-    return "prometheusremotewrite", settings
+    version = None if cfg.collector.mode == "existing" else cfg.collector.version
+    return remote_write_exporter_type(version), settings
 
 
 def collector_config(cfg: StackConfig) -> dict[str, Any]:
@@ -233,7 +252,7 @@ def _config_comments(cfg: StackConfig, exporter_type: str) -> dict[tuple[str, ..
         f"published on {cfg.collector.bind_address}:{cfg.collector.otlp_port} of the collector host.",
         ("processors", "memory_limiter"): f"First in the pipeline: refuses data before the container's "
         f"{cfg.collector.memory_limit_mib} MiB limit is reached\n(GOMEMLIMIT is set to the same hard limit).",
-        ("processors", "batch"): "After memory_limiter: fewer, larger writes to Prometheus.",
+        ("processors", "batch"): "After memory_limiter: fewer, larger batches for the exporter.",
         ("service", "telemetry", "metrics"): "The collector's own metrics (otelcol_*) on :8888, for scraping.",
     }
     if cfg.otlp.bearer_token is not None:
@@ -241,14 +260,14 @@ def _config_comments(cfg: StackConfig, exporter_type: str) -> dict[tuple[str, ..
             f"Bearer token from ${BEARER_TOKEN_ENV}, set on the container from the Pulumi secret\n"
             "otlp.bearerToken; the gateway sends the same secret in diagnostics.otel.headers."
         )
-    if exporter_type == "prometheusremotewrite":
-        comments[("exporters", "prometheusremotewrite")] = (
+    if exporter_type != "prometheus":
+        comments[("exporters", exporter_type)] = (
             "Prometheus must run with --web.enable-remote-write-receiver (checked at `pulumi up`).\n"
-            "Flat endpoint/tls keys: deprecated in favour of an `http:` block since 0.158, still accepted;\n"
-            "they also work on older images, and the image tag is pinned."
+            "Flat endpoint/tls keys: an `http:` block is the newer form (0.158+); the flat keys are accepted\n"
+            "by 0.159.0 without a warning and by older images too."
         )
         if uses_host_gateway(cfg):
-            comments[("exporters", "prometheusremotewrite", "endpoint")] = (
+            comments[("exporters", exporter_type, "endpoint")] = (
                 f"{HOST_GATEWAY_NAME} is the Docker host (host-gateway):\n"
                 f"prometheusUrl {prometheus_host_url(cfg)} is on the host's loopback."
             )
@@ -360,8 +379,11 @@ def render_existing_snippet(cfg: StackConfig) -> str:
         comments[("service", "extensions")] = (
             "A second --config REPLACES this list: keep your own extensions in it when merging."
         )
-    if exporter_type == "prometheusremotewrite":
-        comments[("exporters",)] = "Prometheus must run with --web.enable-remote-write-receiver."
+    if exporter_type != "prometheus":
+        comments[("exporters",)] = (
+            "Prometheus must run with --web.enable-remote-write-receiver. Collectors 0.154+ name this\n"
+            "exporter prometheus_remote_write (the old name still works there, with a warning)."
+        )
     else:
         comments[("exporters",)] = (
             f"No collector.prometheusUrl: Prometheus scrapes :{EXPORTER_PORT} with honor_labels: true."

@@ -25,7 +25,7 @@ class TestRemoteWrite:
             "metrics": {
                 "receivers": ["otlp"],
                 "processors": ["memory_limiter", "batch"],
-                "exporters": ["prometheusremotewrite"],
+                "exporters": ["prometheus_remote_write"],
             }
         }
         # Only metrics: the gateway exports no traces or logs to this collector.
@@ -45,7 +45,7 @@ class TestRemoteWrite:
 
     def test_localhost_prometheus_is_reached_through_the_host_gateway(self) -> None:
         cfg = build()  # prometheusUrl: http://localhost:9090, as on the workstation
-        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheusremotewrite"]
+        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheus_remote_write"]
         assert exporter == {"endpoint": "http://host.docker.internal:9090/api/v1/write", "tls": {"insecure": True}}
         assert render.uses_host_gateway(cfg)
         assert render.prometheus_host_url(cfg) == "http://localhost:9090"
@@ -57,7 +57,7 @@ class TestRemoteWrite:
 
     def test_a_routable_prometheus_url_is_used_as_given(self) -> None:
         cfg = build({"prometheusUrl": "https://prom.example.org/prometheus/"})
-        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheusremotewrite"]
+        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheus_remote_write"]
         assert exporter == {"endpoint": "https://prom.example.org/prometheus/api/v1/write"}
         assert not render.uses_host_gateway(cfg)
 
@@ -65,11 +65,26 @@ class TestRemoteWrite:
         cfg = build(
             {"prometheusNetwork": "monitoring", "prometheusContainerUrl": "http://prometheus:9090"}
         )
-        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheusremotewrite"]
+        exporter = parsed(render.render_collector_config(cfg))["exporters"]["prometheus_remote_write"]
         assert exporter["endpoint"] == "http://prometheus:9090/api/v1/write"
         assert not render.uses_host_gateway(cfg)
         # The host-side check still uses the URL as the host sees it.
         assert render.prometheus_host_url(cfg) == "http://localhost:9090"
+
+    @pytest.mark.parametrize(
+        ("version", "exporter_type"),
+        [
+            ("0.159.0", "prometheus_remote_write"),
+            ("0.154.0", "prometheus_remote_write"),
+            ("1.0.0", "prometheus_remote_write"),
+            ("0.153.2", "prometheusremotewrite"),
+            ("0.120.0", "prometheusremotewrite"),
+        ],
+    )
+    def test_exporter_type_follows_the_image_version(self, version: str, exporter_type: str) -> None:
+        config = parsed(render.render_collector_config(build({"version": version})))
+        assert list(config["exporters"]) == [exporter_type]
+        assert config["service"]["pipelines"]["metrics"]["exporters"] == [exporter_type]
 
     def test_batch_timeout_comes_from_the_config(self) -> None:
         assert parsed(render.render_collector_config(build()))["processors"]["batch"] == {"timeout": "30s"}
