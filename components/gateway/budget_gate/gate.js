@@ -71,17 +71,25 @@ export function blockedMessage(flag) {
   const lines = ["Budget stop: new agent runs are refused by the budget enforcer."];
   if (flag.reason) lines.push(`Reason: ${sentence(flag.reason)}`);
   lines.push(`Spent: ${spent} of the ${usd(flag.cap_usd)} cap (${window}).`);
-  lines.push(
-    flag.resets_at
-      ? `Resets: ${formatInstant(flag.resets_at, flag.timezone)}; new runs are refused until then.`
-      : "Resets: unknown; new runs stay refused until the budget enforcer lifts the stop.",
-  );
+  lines.push(resetsLine(flag));
   lines.push(
     flag.lift_hint
       ? `To lift the stop earlier, an operator can run \`${flag.lift_hint}\`.`
       : "To lift the stop earlier, an operator must use the budget enforcer on the gateway host.",
   );
   return lines.join("\n");
+}
+
+// For a rolling window the enforcer's resets_at is the latest instant all current spend has left the
+// window; the stop may lift earlier, as soon as spend falls back under the cap. A calendar day is exact.
+function resetsLine(flag) {
+  if (!flag.resets_at) return "Resets: unknown; new runs stay refused until the budget enforcer lifts the stop.";
+  const when = formatInstant(flag.resets_at, flag.timezone);
+  if (flag.window === "rolling-24h") {
+    return `Resets: as spend from the last 24 hours falls back under the cap, at the latest ${when}.`;
+  }
+  if (flag.window === "calendar-day") return `Resets: ${when}, when a new budget day starts.`;
+  return `Resets: ${when}.`;
 }
 
 /** `iso` as "YYYY-MM-DD HH:MM <zone>" in `timeZone` (an IANA name); UTC when the zone is unknown. */

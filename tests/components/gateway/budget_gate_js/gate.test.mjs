@@ -62,7 +62,7 @@ describe("decide", () => {
         "Budget stop: new agent runs are refused by the budget enforcer.",
         "Reason: daily budget exceeded.",
         "Spent: $5.12 of the $5.00 cap (rolling 24-hour window).",
-        "Resets: 2026-12-04 09:30 Europe/Rome; new runs are refused until then.",
+        "Resets: as spend from the last 24 hours falls back under the cap, at the latest 2026-12-04 09:30 Europe/Rome.",
         "To lift the stop earlier, an operator can run `python -m enforcer allow --for 2h`.",
       ].join("\n"),
     );
@@ -173,7 +173,13 @@ describe("blockedMessage", () => {
       resets_at: "2026-12-05T05:00:00+00:00",
     });
     assert.match(message, /^Spent: \$5\.12 of the \$5\.00 cap \(calendar day\)\.$/m);
-    assert.match(message, /^Resets: 2026-12-05 00:00 America\/New_York; new runs are refused until then\.$/m);
+    assert.match(message, /^Resets: 2026-12-05 00:00 America\/New_York, when a new budget day starts\.$/m);
+  });
+
+  test("shows an unknown window name as it is", () => {
+    const message = blockedMessage({ ...VALID_FLAG, window: "weekly" });
+    assert.match(message, /^Spent: \$5\.12 of the \$5\.00 cap \(weekly\)\.$/m);
+    assert.match(message, /^Resets: 2026-12-04 09:30 Europe\/Rome\.$/m);
   });
 
   test("works without the optional fields", () => {

@@ -1,0 +1,255 @@
+"""The budget gate on a real OpenClaw 2026.9.6 gateway, driven by the real budget enforcer.
+
+One gateway (``openclaw gateway run``, isolated in a temp dir) talks to a fake OpenAI-compatible model server
+that counts requests. The gate plugin is installed into the running gateway's config by the same patch tool
+the gateway component ships to hosts (components/gateway/openclaw_patch.py), and OpenClaw hot-loads it. The
+flag file is written and removed by ``python -m enforcer check`` reading a real Prometheus 2.42 that holds
+cost history over the cap: nothing here writes a valid flag by hand.
+
+What must hold (issue 7): no flag -> the run reaches the model; enforcer's flag -> the run is refused with
+``hook_block`` and our message, and the model sees no request; the enforcer's recovery removes the flag ->
+the next run succeeds with no reload or restart; a corrupt or unreadable flag -> refused (fail closed).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.enforcer.helpers.prom import PrometheusServer, cost_labels, counter_samples
+from tests.support import tools
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.openclaw_gateway import MODEL_ID, PROVIDER_ID, AgentResult, OpenClawGateway
+
+pytestmark = pytest.mark.slow
+
+PLUGIN_ID = "openclaw-budget-gate"
+PLUGIN_SRC = tools.REPO_ROOT / "components" / "gateway" / "budget_gate"
+PATCH_TOOL = tools.REPO_ROOT / "components" / "gateway" / "openclaw_patch.py"
+H = 3600.0
+CAP_USD = 5.0
+TZ = "Europe/Rome"
+
+
+@dataclass
+class GateHarness:
+    gateway: OpenClawGateway
+    model: FakeOpenAI
+    flag_file: Path
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateHarness]:
+    workdir = tmp_path_factory.mktemp("budget-gate-e2e")
+    # As the gateway component does: the plugin directory is copied to a path the gateway reads, and the
+    # flag lives in a directory the enforcer writes and the gateway sees.
+    plugin_dir = workdir / "plugins" / PLUGIN_ID
+    shutil.copytree(PLUGIN_SRC, plugin_dir)
+    flag_dir = workdir / "budget"
+    flag_dir.mkdir()
+    flag_file = flag_dir / "openclaw-budget-exceeded"
+    with FakeOpenAI(reply="pong from the fake model") as model:
+        gateway = OpenClawGateway(workdir / "gateway", model.base_url)
+        try:
+            gateway.start()
+            install_gate(gateway, workdir, plugin_dir, flag_file)
+            yield GateHarness(gateway, model, flag_file, workdir)
+        finally:
+            gateway.stop()
+
+
+def install_gate(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, flag_file: Path) -> None:
+    """Register the plugin with the gateway component's patch tool, then wait for the hot reload."""
+    spec = {"plugins": {PLUGIN_ID: {"enabled": True, "hooks": {"allowConversationAccess": True},
+                                    "config": {"flagFile": str(flag_file)}, "loadPath": str(plugin_dir)}}}
+    spec_path = workdir / "openclaw-patch.json"
+    spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    assert PATCH_TOOL.is_file(), f"{PATCH_TOOL} is missing: the gateway component's patch tool installs the gate"
+    proc = subprocess.run(
+        [sys.executable, str(PATCH_TOOL), "apply", "--config", str(gateway.config_path),
+         "--openclaw", gateway.openclaw_command(), "--spec", str(spec_path),
+         "--state", str(workdir / "openclaw-patch-state.json")],
+        env=gateway.env, cwd=str(workdir), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"openclaw_patch.py apply failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    config = gateway.read_config()
+    assert str(plugin_dir) in config["plugins"]["load"]["paths"]
+    assert config["plugins"]["entries"][PLUGIN_ID]["config"] == {"flagFile": str(flag_file)}
+    active = f"budget gate active: new agent runs are refused while {flag_file} exists"
+    gateway.wait_for_console(
+        lambda text: active in text and "config hot reload applied" in text.split(active, 1)[1],
+        timeout=120, what=f"the gate loading by hot reload ({active!r})")
+
+
+@pytest.fixture
+def gate(harness: GateHarness) -> Iterator[GateHarness]:
+    """Each test starts with the gate open and leaves no flag behind."""
+    _remove_flag(harness.flag_file)
+    yield harness
+    _remove_flag(harness.flag_file)
+
+
+def _remove_flag(path: Path) -> None:
+    if path.is_dir():
+        path.rmdir()
+    elif path.exists():
+        path.unlink()
+
+
+# -- the enforcer, as its systemd unit runs it ----------------------------------------------------------
+
+@pytest.fixture
+def over_cap_prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
+    """Real Prometheus with $5.50 spent on the gateway's model 23 h ago (over the $5 cap in a rolling 24 h
+    window; it leaves the window in 1 h)."""
+    now = time.time()
+    series = (cost_labels(PROVIDER_ID, MODEL_ID, openclaw_agent="main"),
+              counter_samples(now - 30 * H, now, 60, [(now - 23 * H, 5.50)]))
+    prom = PrometheusServer(tmp_path / "prometheus", [series], now=now)
+    prom.start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def run_enforcer(prom: PrometheusServer, flag_file: Path, state_dir: Path, *args: str,
+                 now: Optional[float] = None) -> subprocess.CompletedProcess:
+    env: Dict[str, str] = {
+        "PATH": "/usr/bin:/bin",
+        "PROMETHEUS_URL": prom.url,
+        "MAX_DAILY_USD": f"{CAP_USD:.2f}",
+        "BUDGET_WINDOW": "rolling-24h",
+        "BUDGET_TZ": TZ,
+        "BUDGET_FLAG_FILE": str(flag_file),
+        "BUDGET_STATE_DIR": str(state_dir),
+    }
+    if now is not None:
+        # The enforcer's documented test clock: the only way to let a 24 h window move on in a test.
+        env["BUDGET_TEST_NOW"] = f"{now:.3f}"
+    proc = subprocess.run([sys.executable, "-m", "enforcer", *args], env=env, cwd=str(tools.REPO_ROOT),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"enforcer {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def expected_block_lines(flag: dict) -> list:
+    """What our message must say, derived from the flag the enforcer wrote."""
+    resets = datetime.fromisoformat(flag["resets_at"]).astimezone(ZoneInfo(flag["timezone"]))
+    return [
+        "Budget stop: new agent runs are refused by the budget enforcer.",
+        f"Spent: ${flag['spent_usd']:.2f} of the ${flag['cap_usd']:.2f} cap (rolling 24-hour window).",
+        "Resets: as spend from the last 24 hours falls back under the cap, at the latest "
+        f"{resets:%Y-%m-%d %H:%M} {flag['timezone']}.",
+        f"To lift the stop earlier, an operator can run `{flag['lift_hint']}`.",
+    ]
+
+
+def assert_refused(result: AgentResult, model: FakeOpenAI, requests_before: int) -> None:
+    assert result.returncode == 1, result.describe()
+    assert result.status == "error", result.describe()
+    assert result.error_kind == "hook_block", result.describe()
+    assert result.error["message"].endswith(f"(blocked by {PLUGIN_ID})"), result.describe()
+    assert model.completion_count() == requests_before, "a refused run reached the model"
+
+
+def assert_reached_model(result: AgentResult, model: FakeOpenAI, requests_before: int) -> None:
+    assert result.ok, result.describe()
+    assert result.text == model.reply, result.describe()
+    assert model.completion_count() >= requests_before + 1, "the run never reached the model"
+
+
+# -- scenarios ------------------------------------------------------------------------------------------
+
+def test_no_flag_run_reaches_the_model(gate: GateHarness) -> None:
+    before = gate.model.completion_count()
+    result = gate.gateway.agent("ping with the gate open")
+    assert_reached_model(result, gate.model, before)
+    usage = result.envelope["result"]["meta"]["agentMeta"]["usage"]
+    assert usage["input"] == 1000 and usage["output"] == 200  # the fake's usage made it back
+
+
+def test_enforcer_block_refuses_runs_and_recovery_reopens_without_restart(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    state_dir = tmp_path / "enforcer-state"
+    gateway, model, flag_file = gate.gateway, gate.model, gate.flag_file
+
+    # The enforcer measures $5.50 > $5.00 and writes the flag.
+    out = run_enforcer(over_cap_prometheus, flag_file, state_dir, "check").stdout
+    assert "state=blocked" in out, out
+    flag = json.loads(flag_file.read_text(encoding="utf-8"))
+    assert flag["state"] == "blocked" and flag["spent_usd"] == pytest.approx(5.50, abs=0.01)
+
+    before = model.completion_count()
+    result = gateway.agent("ping while over budget")
+    assert_refused(result, model, before)
+    message = result.error["message"]
+    for line in expected_block_lines(flag):
+        assert line in message, f"{line!r} missing from:\n{message}"
+    assert f"Reason: {flag['reason'].rstrip('.')}." in message
+    assert result.text == message  # the refusal is the reply the user sees
+
+    # The window moves on (enforcer test clock +2 h): spend leaves the window, recovery removes the flag.
+    console_before = len(gateway.console_text())
+    out = run_enforcer(over_cap_prometheus, flag_file, state_dir, "check", now=time.time() + 2 * H).stdout
+    assert "state=ok" in out and "blocked=0" in out, out
+    assert not flag_file.exists()
+
+    pid = gateway.proc.pid
+    result = gateway.agent("ping after recovery")
+    assert_reached_model(result, model, before)
+    assert gateway.running and gateway.proc.pid == pid
+    since_recovery = gateway.console_text()[console_before:]
+    assert "reload" not in since_recovery and "restart" not in since_recovery, since_recovery
+
+
+def test_operator_lift_hint_from_the_message_reopens_the_gate(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    state_dir = tmp_path / "enforcer-state"
+    run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "check")
+    flag = json.loads(gate.flag_file.read_text(encoding="utf-8"))
+    before = gate.model.completion_count()
+    assert_refused(gate.gateway.agent("ping while over budget"), gate.model, before)
+
+    # Run exactly what the user was told: `python -m enforcer allow --for 2h`.
+    hint = shlex.split(flag["lift_hint"])
+    assert hint[:3] == ["python", "-m", "enforcer"], flag["lift_hint"]
+    run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, *hint[3:])
+    assert not gate.flag_file.exists()
+    assert_reached_model(gate.gateway.agent("ping after the operator's override"), gate.model, before)
+    # The override holds on the next scheduled check, although spend is still over the cap.
+    run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "check")
+    assert not gate.flag_file.exists()
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"version": 1, "state": "blocked", "spent_usd": 5.', "is not valid JSON"),  # a torn write
+    ("", "is empty"),
+    ('{"version": 1, "state": "blocked"}', "has an unexpected shape: cap_usd is not a number"),
+])
+def test_corrupt_flag_is_refused(gate: GateHarness, content: str, problem: str) -> None:
+    gate.flag_file.write_text(content, encoding="utf-8")
+    before = gate.model.completion_count()
+    result = gate.gateway.agent("ping with a corrupt flag")
+    assert_refused(result, gate.model, before)
+    message = result.error["message"]
+    assert f"the budget flag file {gate.flag_file} exists but {problem}." in message, message
+    assert "fails closed" in message
+
+
+def test_unreadable_flag_is_refused(gate: GateHarness) -> None:
+    gate.flag_file.mkdir()  # present but unreadable as a file (EISDIR); root ignores permission bits
+    before = gate.model.completion_count()
+    result = gate.gateway.agent("ping with an unreadable flag")
+    assert_refused(result, gate.model, before)
+    assert f"{gate.flag_file} exists but cannot be read (EISDIR)." in result.error["message"]
