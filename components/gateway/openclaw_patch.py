@@ -352,7 +352,7 @@ def validate_spec(spec: Any) -> None:
     problems: List[str] = []
     if not isinstance(spec, dict):
         raise PatchError("spec: must be a JSON object")
-    known = {"version", "diagnostics", "plugins", "prices", "otelPlugin", "apply", "verify"}
+    known = {"version", "diagnostics", "plugins", "prices", "pluginRevisions", "otelPlugin", "apply", "verify"}
     for key in sorted(set(spec) - known):
         problems.append("%s: unknown spec key (known: %s)" % (key, ", ".join(sorted(known))))
     if spec.get("version", SPEC_VERSION) != SPEC_VERSION:
@@ -371,6 +371,9 @@ def validate_spec(spec: Any) -> None:
                 problems.append("plugins.%s: must be an object" % plugin_id)
             elif "loadPath" in entry and not (isinstance(entry["loadPath"], str) and entry["loadPath"]):
                 problems.append("plugins.%s.loadPath: must be a non-empty string" % plugin_id)
+    revisions = spec.get("pluginRevisions", {})
+    if not isinstance(revisions, dict) or not all(isinstance(v, str) for v in revisions.values()):
+        problems.append("pluginRevisions: must be an object of plugin id -> revision string")
     prices = spec.get("prices", {})
     if not isinstance(prices, dict):
         problems.append("prices: must be an object of provider -> model id -> price")
@@ -696,8 +699,18 @@ def plan_apply(config: Dict[str, Any], spec: Dict[str, Any], state: Optional[Dic
         "version": STATE_VERSION,
         "records": records,
         "created": created,
+        "pluginRevisions": dict(spec.get("pluginRevisions") or {}),
     }
     return Plan(candidate, new_state, changes, conflicts)
+
+
+def plugins_to_reload(spec: Dict[str, Any], state: Optional[Dict[str, Any]]) -> List[str]:
+    """Plugins whose code changed since the last apply: the running gateway still has the old code."""
+    before = (state or {}).get("pluginRevisions") or {}
+    return sorted(
+        plugin_id for plugin_id, revision in (spec.get("pluginRevisions") or {}).items()
+        if plugin_id in before and before[plugin_id] != revision
+    )
 
 
 def plan_revert(config: Dict[str, Any], state: Dict[str, Any]) -> Plan:
@@ -1158,10 +1171,20 @@ def _write(ctx: Context, original: bytes, info: os.stat_result, candidate: Dict[
     return backup
 
 
-def _run_restart(ctx: Context) -> None:
+def _reload_plugins(ctx: Context, plugin_ids: List[str]) -> None:
+    """New plugin code on disk: ask the running gateway to load it (``plugins reload``)."""
+    args = ["plugins", "reload"] + plugin_ids
+    ctx.out("plugin code changed, reloading: %s" % ctx.cli.display(args))
+    proc = ctx.cli.run(args)
+    if proc.returncode != 0:
+        raise PatchError("the gateway did not reload %s, so it still runs the old code (restart it to load the "
+                         "new one):\n%s" % (", ".join(plugin_ids), ctx.cli.failure(args, proc)))
+
+
+def _run_restart(ctx: Context) -> bool:
     command = (ctx.spec.get("apply") or {}).get("restartCommand")
     if not command:
-        return
+        return False
     ctx.out("restart: %s" % command)
     try:
         proc = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=300)
@@ -1170,9 +1193,10 @@ def _run_restart(ctx: Context) -> None:
     if proc.returncode != 0:
         raise PatchError("restarting the gateway with %r failed (exit %d): %s"
                          % (command, proc.returncode, ctx.redact((proc.stderr or proc.stdout).strip()[-500:])))
+    return True
 
 
-def _report(ctx: Context, plan: Plan, verb: str) -> None:
+def _report(ctx: Context, plan: Plan) -> None:
     for change in plan.changes:
         ctx.out("  ~ " + change.describe())
     for conflict in plan.conflicts:
@@ -1187,7 +1211,7 @@ def cmd_diff(ctx: Context) -> int:
         ctx.out("%s: up to date, apply would change nothing" % ctx.config_path)
         return 0
     ctx.out("%s: apply would make %d change(s):" % (ctx.config_path, len(plan.changes)))
-    _report(ctx, plan, "would")
+    _report(ctx, plan)
     return 3 if ctx.args.exit_code else 0
 
 
@@ -1201,6 +1225,12 @@ def cmd_apply(ctx: Context) -> int:
         original, info, config = _read(ctx)
         state = load_state(ctx.state_path, ctx.config_path)
         plan = plan_apply(config, ctx.spec, state)
+        reload = plugins_to_reload(ctx.spec, state)
+        # Plugin revisions are recorded only once the gateway runs the new code, so a failed reload is
+        # retried by the next apply.
+        old_revisions = dict((state or {}).get("pluginRevisions") or {})
+        for plugin_id in reload:
+            plan.state["pluginRevisions"][plugin_id] = old_revisions[plugin_id]
         since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=2)).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
         wrote = False
@@ -1215,13 +1245,17 @@ def cmd_apply(ctx: Context) -> int:
             backup = _write(ctx, original, info, plan.candidate)
             wrote = True
             ctx.out("%s: applied %d change(s) (backup: %s):" % (ctx.config_path, len(plan.changes), backup))
-            _report(ctx, plan, "applied")
+            _report(ctx, plan)
         else:
-            if state is None or any(state.get(k) != plan.state[k] for k in ("records", "created")):
+            if state is None or any(state.get(k) != plan.state[k] for k in ("records", "created", "pluginRevisions")):
                 save_state(ctx.state_path, plan.state, ctx.config_path)
             ctx.out("%s: already up to date; no change, file left byte-identical" % ctx.config_path)
-        if wrote or installed:
-            _run_restart(ctx)
+        if wrote or installed or reload:
+            if not _run_restart(ctx) and reload:
+                _reload_plugins(ctx, reload)
+        if reload:
+            plan.state["pluginRevisions"].update({k: ctx.spec["pluginRevisions"][k] for k in reload})
+            save_state(ctx.state_path, plan.state, ctx.config_path)
         if do_verify:
             verify(ctx.cli, ctx.spec, since, baseline, wrote or installed, ctx.out, ctx.redact)
     return 0
@@ -1237,7 +1271,7 @@ def cmd_revert(ctx: Context) -> int:
         plan = plan_revert(config, state)
         if ctx.args.dry_run:
             ctx.out("%s: revert would make %d change(s):" % (ctx.config_path, len(plan.changes)))
-            _report(ctx, plan, "would")
+            _report(ctx, plan)
             return 0
         if plan.changes:
             if ctx.args.no_validate:
@@ -1246,7 +1280,7 @@ def cmd_revert(ctx: Context) -> int:
                 validate_with_openclaw(ctx.cli, config, plan.candidate)
             backup = _write(ctx, original, info, plan.candidate)
             ctx.out("%s: reverted %d change(s) (backup: %s):" % (ctx.config_path, len(plan.changes), backup))
-            _report(ctx, plan, "reverted")
+            _report(ctx, plan)
         else:
             ctx.out("%s: nothing to revert; file left byte-identical" % ctx.config_path)
             for conflict in plan.conflicts:
@@ -1273,6 +1307,7 @@ spec (--spec FILE, JSON):
                                         "loadPath": "/home/node/.openclaw/plugins/openclaw-budget-gate"}},
    "prices": {"anthropic": {"claude-sonnet-4": {"name": "Claude Sonnet 4", "input": 3.0, "output": 15.0,
                                                 "cacheRead": 0.3, "cacheWrite": 3.75}}},
+   "pluginRevisions": {"openclaw-budget-gate": "<sha256 of its code: a change reloads the plugin>"},
    "otelPlugin": {"check": true, "install": false, "installSpec": "clawhub:@openclaw/diagnostics-otel"},
    "apply": {"restartCommand": "docker restart openclaw-gateway"},
    "verify": {"enabled": true, "configGet": true, "exporter": true,
