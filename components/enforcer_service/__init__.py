@@ -35,7 +35,7 @@ from components.enforcer_service.commands import (
     upload_dir_command,
 )
 from components.enforcer_service.envfile import render_env_file, render_masked_env_file
-from components.enforcer_service.layout import ENV_FILE, UPLOAD_FILE, layout, unit_names
+from components.enforcer_service.layout import ENV_FILE, UPLOAD_PATH_FROM_HOME, layout, unit_names
 from components.enforcer_service.package import ENFORCER_SOURCE, build_archive, describe_archive
 from components.enforcer_service.units import unit_paths
 from components.hosts import connection_args
@@ -62,14 +62,6 @@ def render_files(cfg: StackConfig) -> dict[str, dict[str, str]]:
     for name, text in render_scripts(cfg, describe_archive()).items():
         files[f"{COMMANDS_DIR}/enforcer-{name}"] = text
     return {cfg.enforcer.host: files}
-
-
-def _upload_path(stdout: str) -> str:
-    lines = stdout.strip().splitlines()
-    directory = lines[-1].strip() if lines else ""
-    if not directory.startswith("/"):
-        raise ValueError(f"the upload-dir command printed {stdout!r}, not an absolute directory")
-    return f"{directory}/{UPLOAD_FILE}"
 
 
 class BudgetEnforcer(pulumi.ComponentResource):
@@ -109,7 +101,9 @@ class BudgetEnforcer(pulumi.ComponentResource):
             f"{name}-package",
             connection=connection,
             source=pulumi.FileAsset(str(package.path)),
-            remote_path=upload_dir.stdout.apply(_upload_path),
+            # Relative to the SFTP session's directory: the SSH user's home (OpenSSH chdirs there), the
+            # same "$HOME" the install command expands, so no command output is needed to name it.
+            remote_path=UPLOAD_PATH_FROM_HOME,
             triggers=[package.sha256],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[upload_dir]),
         )

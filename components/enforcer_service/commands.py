@@ -72,15 +72,13 @@ def _assignments(values: dict[str, str]) -> list[str]:
 
 
 def _common(cfg: StackConfig) -> dict[str, str]:
+    """Settings both scripts use."""
     paths = layout(cfg)
     return {
         "ROOT": cfg.enforcer.root_dir,
         "SERVICE_USER": cfg.enforcer.user,
-        "DEDICATED_USER": DEDICATED_USER,
-        "RUN_AS": cfg.enforcer.run_as,
         "SERVICE_UNIT": SERVICE_UNIT,
         "TIMER_UNIT": TIMER_UNIT,
-        "MAIN_UNIT": main_unit(cfg),
         "UNIT_DIR": UNIT_DIR,
         "CONFIG_DIR": CONFIG_DIR,
         "ENV_FILE": ENV_FILE,
@@ -88,7 +86,6 @@ def _common(cfg: StackConfig) -> dict[str, str]:
         "INSTALL_DIR": paths.install_dir,
         "INSTALL_MARKER": INSTALL_MARKER,
         "STATE_DIR": paths.state_dir,
-        "FLAG_FILE": paths.flag_file,
     }
 
 
@@ -111,6 +108,7 @@ def render_wrapper(cfg: StackConfig) -> str:
             "    exit 1",
             "fi",
             "set -a",
+            "# shellcheck source=/dev/null",
             f". {shlex.quote(ENV_FILE)}",
             "set +a",
             f"PYTHONPATH={shlex.quote(paths.current_dir)}",
@@ -128,6 +126,8 @@ def render_install_script(cfg: StackConfig, package: PackageArchive) -> str:
     values = _common(cfg)
     values.update(
         {
+            "RUN_AS": cfg.enforcer.run_as,
+            "MAIN_UNIT": main_unit(cfg),
             "FLAG_DIR": paths.flag_dir,
             "FLAG_MOUNT_DIR": paths.flag_mount_dir or "",
             "METRICS_DIR": paths.metrics_dir or "",
@@ -161,6 +161,8 @@ def render_install_script(cfg: StackConfig, package: PackageArchive) -> str:
 def render_uninstall_script(cfg: StackConfig) -> str:
     """The uninstall script: run as root; stops, disables and removes everything the install put there."""
     values = _common(cfg)
+    values["FLAG_FILE"] = layout(cfg).flag_file
+    values["DEDICATED_USER"] = DEDICATED_USER
     values["KEEP_STATE"] = "yes" if cfg.enforcer.keep_state_on_destroy else "no"
     header = [
         "#!/bin/sh",
@@ -190,11 +192,8 @@ def uninstall_command(cfg: StackConfig) -> str:
 
 
 def upload_dir_command() -> str:
-    """Creates the SSH user's private upload directory and prints its absolute path (for the upload)."""
-    return (
-        f'set -eu; d="$HOME"/{UPLOAD_DIR_FROM_HOME}; mkdir -p "$d"; chmod 700 "$d"; '
-        'printf "%s\\n" "$d"'
-    )
+    """Creates the SSH user's private upload directory (the upload can't create parent directories)."""
+    return f'set -eu; d="$HOME"/{UPLOAD_DIR_FROM_HOME}; mkdir -p "$d"; chmod 700 "$d"; echo "upload directory: $d"'
 
 
 def upload_dir_cleanup_command() -> str:

@@ -22,6 +22,7 @@ ENV_FILE = f"{CONFIG_DIR}/enforcer.env"
 #: Where the package archive is uploaded, relative to the SSH user's home (the upload runs as that user).
 UPLOAD_DIR_FROM_HOME = ".openclaw-usage/enforcer-upload"
 UPLOAD_FILE = "enforcer.tar"
+UPLOAD_PATH_FROM_HOME = f"{UPLOAD_DIR_FROM_HOME}/{UPLOAD_FILE}"
 #: Marker file in the install dir: uninstall deletes the directory only when it finds it.
 INSTALL_MARKER = ".openclaw-budget-enforcer"
 #: Directories the install created (one per line), so uninstall removes only those (when empty).

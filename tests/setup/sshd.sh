@@ -3,6 +3,7 @@
 #   - Debian's OpenSSH server: tests start their own `sshd -D` on a free loopback port (tests/support/sshd.py);
 #   - systemd-analyze (Debian `systemd`): `verify` and `security` on the rendered units;
 #   - python3 with the venv module: the install script builds the enforcer's virtualenv with it;
+#   - shellcheck: lints the rendered install/uninstall scripts;
 #   - a wheel directory with `requests` and its dependencies, so the install tests exercise the offline
 #     path (`pip install --no-index --find-links DIR`) instead of depending on PyPI at test time.
 # Idempotent: a warm machine and cache return at once.
@@ -18,6 +19,7 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -49,3 +51,4 @@ fi
 
 /usr/sbin/sshd -V 2>&1 | head -1 || true
 systemd-analyze --version | head -1
+shellcheck --version | sed -n 2p

@@ -168,7 +168,9 @@ if [ -f "$(at "$release")/.complete" ] && [ "$(readlink "$(at "$CURRENT_DIR")" |
     say "unchanged enforcer package (release $RELEASE_ID)"
 else
     if [ ! -f "$(at "$release")/.complete" ]; then
-        [ -n "$ARCHIVE" ] && [ -f "$ARCHIVE" ] || fail "package archive '$ARCHIVE' not found (the upload step puts it there)"
+        if [ -z "$ARCHIVE" ] || [ ! -f "$ARCHIVE" ]; then
+            fail "package archive '$ARCHIVE' not found (the upload step puts it there)"
+        fi
         work=$(mktemp -d "$(at "$INSTALL_DIR/releases")/.new.XXXXXX")
         tmp_files="$tmp_files $work"
         cp "$ARCHIVE" "$work/package.tar"
