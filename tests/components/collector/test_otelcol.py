@@ -175,7 +175,6 @@ def post_otlp(port: int, body: bytes, token: str | None) -> int:
         return error.code
 
 
-@pytest.mark.slow
 def test_remote_write_path_health_and_token(tmp_path: Path, run_collector: Callable[..., subprocess.Popen]) -> None:
     cfg = build({"batchTimeoutSeconds": 1}, otlp={"bearerToken": BEARER})
     with prometheus(tmp_path / "prom", remote_write_receiver=True) as base:
@@ -210,7 +209,6 @@ def test_remote_write_path_health_and_token(tmp_path: Path, run_collector: Calla
     assert not warnings, warnings
 
 
-@pytest.mark.slow
 def test_scrape_mode_exposes_the_series(tmp_path: Path, run_collector: Callable[..., subprocess.Popen]) -> None:
     cfg = build({"mode": "scrape", "batchTimeoutSeconds": 1})
     document, ports = on_loopback(render.collector_config(cfg), None)
