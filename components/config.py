@@ -17,6 +17,7 @@ import ipaddress
 import json
 import posixpath
 import re
+import shlex
 import zoneinfo
 from typing import Any, Literal, Mapping, Optional
 
@@ -155,11 +156,73 @@ class Gateway(_Model):
     work_dir: str = Field(
         "~/.openclaw-usage", description="Where the patch tool keeps its state and backups on the host."
     )
+    python: str = Field(
+        "python3",
+        pattern=r"^[A-Za-z0-9._/+-]+$",
+        description="Python 3.9+ on the gateway host that runs the patch tool (standard library only).",
+    )
+    verify: bool = Field(
+        True,
+        description="After a change, check that the gateway runs with it (`config get diagnostics`, the "
+        "diagnostics-otel metrics exporter's start event, the gateway log) and fail `up` with the evidence if not.",
+    )
+    verify_timeout_seconds: int = Field(120, ge=10, le=1800, description="How long the verification waits.")
+    log_command: Optional[str] = Field(
+        None,
+        description="Prints the gateway log since {since} (an RFC 3339 time) for the verification. Default "
+        "`docker logs --since {since} <container>`; an empty string reads no log.",
+    )
+    restart_command: Optional[str] = Field(
+        None, description="How `apply: restart` restarts the gateway. Default `docker restart <container>`."
+    )
 
     @field_validator("config_path")
     @classmethod
     def _config_path(cls, value: str) -> str:
         return _absolute_posix_path(value)
+
+    @field_validator("work_dir")
+    @classmethod
+    def _work_dir(cls, value: str) -> str:
+        # Used in shell commands and SFTP paths: "~/..." (the SSH user's home) or an absolute path.
+        if not re.match(r"^(~/|/)[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]$", value) or "/../" in value + "/":
+            raise ValueError(f"must be '~/<dir>' or an absolute path of letters, digits and . _ - + @ (got {value!r})")
+        return value
+
+    @field_validator("cli", "log_command", "restart_command")
+    @classmethod
+    def _command_line(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        if "\n" in value or "\x00" in value:
+            raise ValueError("must be a single-line command")
+        try:
+            shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split like a shell command ({error}): {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _config_mount(self) -> "Gateway":
+        for mount in self.mounts:
+            if mount.host_path == self.config_path:
+                raise ValueError(
+                    f"mounts: {self.config_path} is bind-mounted as a single file; the patch tool replaces "
+                    "openclaw.json atomically (a new file), which a single-file bind mount never shows the "
+                    "container. Mount its directory instead"
+                )
+        return self
+
+    @property
+    def effective_log_command(self) -> Optional[str]:
+        """The gateway-log command of the verification (None: read no log)."""
+        if self.log_command is None:
+            return f"docker logs --since {{since}} {self.container}"
+        return self.log_command or None
+
+    @property
+    def effective_restart_command(self) -> str:
+        return self.restart_command or f"docker restart {self.container}"
 
     def container_path_of(self, host_path: str) -> Optional[str]:
         """The path inside the container of ``host_path``, or None if no mount exposes it."""
@@ -214,18 +277,38 @@ class Collector(_Model):
     host: Optional[str] = Field(None, description="Host running the collector container (not for 'existing').")
     image: str = Field("otel/opentelemetry-collector-contrib", pattern=r"^[a-z0-9./_-]+$")
     version: str = Field(DEFAULT_COLLECTOR_VERSION, description="Pinned image tag, e.g. 0.159.0 (never latest).")
+    container_name: str = Field("openclaw-otel-collector", pattern=_DOCKER_NAME.pattern)
+    docker_host: Optional[str] = Field(
+        None,
+        description="Docker daemon of the collector host. Default ssh://<user>@<address>:<port> of that host; "
+        "unix:///var/run/docker.sock when Pulumi runs on the collector host itself.",
+    )
     bind_address: str = Field("0.0.0.0", description="Host address the published ports bind to.")
     otlp_port: int = Field(4318, ge=1, le=65535)
     health_port: int = Field(13133, ge=1, le=65535)
     scrape_port: int = Field(8889, ge=1, le=65535, description="Prometheus exporter port (mode 'scrape').")
     self_metrics_port: Optional[int] = Field(None, ge=1, le=65535, description="Publish the collector's :8888.")
-    prometheus_url: Optional[AnyHttpUrl] = Field(None, description="Prometheus base URL (mode 'remote-write').")
+    prometheus_url: Optional[AnyHttpUrl] = Field(
+        None, description="Prometheus base URL as seen from the collector host (mode 'remote-write')."
+    )
     prometheus_network: Optional[str] = Field(
-        None, description="Docker network of an existing Prometheus container to join (reach it by name)."
+        None,
+        pattern=_DOCKER_NAME.pattern,
+        description="Docker network of an existing Prometheus container to join (reach it by name).",
+    )
+    prometheus_container_url: Optional[AnyHttpUrl] = Field(
+        None,
+        description="Prometheus as the collector container reaches it, e.g. http://prometheus:9090 on "
+        "prometheusNetwork. Default: prometheusUrl, a loopback host replaced by the Docker host gateway.",
     )
     network_name: str = Field("openclaw-usage", pattern=_DOCKER_NAME.pattern)
     batch_timeout_seconds: float = Field(5, gt=0, le=300)
     memory_limit_mib: int = Field(256, ge=64, le=65536)
+    deploy_checks: bool = Field(
+        True,
+        description="At `pulumi up`, probe the collector's health_check endpoint and Prometheus's remote-write "
+        "receiver from the collector host (needs python3 there).",
+    )
 
     @field_validator("version")
     @classmethod
@@ -242,6 +325,27 @@ class Collector(_Model):
         except ValueError:
             raise ValueError(f"must be an IP address such as 0.0.0.0 or 127.0.0.1 (got {value!r})") from None
 
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^(unix:///\S+|ssh://\S+|tcp://\S+)$", value):
+            raise ValueError(
+                f"must be a Docker daemon URL: unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376 "
+                f"(got {value!r})"
+            )
+        return value
+
+    @field_validator("prometheus_url", "prometheus_container_url")
+    @classmethod
+    def _prometheus_base(cls, value: Optional[AnyHttpUrl]) -> Optional[AnyHttpUrl]:
+        if value is None:
+            return value
+        if value.query or value.fragment:
+            raise ValueError(f"must be a base URL without query or fragment (got {str(value)!r})")
+        if (value.path or "").rstrip("/").endswith("/api/v1/write"):
+            raise ValueError(f"give Prometheus's base URL, without /api/v1/write (got {str(value)!r})")
+        return value
+
     @model_validator(mode="after")
     def _mode_requirements(self) -> "Collector":
         problems = []
@@ -249,6 +353,21 @@ class Collector(_Model):
             problems.append(f"host: required when mode is {self.mode!r}")
         if self.mode == "remote-write" and self.prometheus_url is None:
             problems.append("prometheusUrl: required when mode is 'remote-write'")
+        if self.mode == "remote-write" and self.prometheus_network and self.prometheus_container_url is None:
+            problems.append(
+                "prometheusContainerUrl: required when prometheusNetwork is set (Prometheus by its container "
+                "name on that network, e.g. http://prometheus:9090)"
+            )
+        if self.prometheus_container_url is not None and self._is_loopback(self.prometheus_container_url.host or ""):
+            problems.append(
+                f"prometheusContainerUrl: {self.prometheus_container_url.host} is the collector container itself; "
+                "use Prometheus's container name on prometheusNetwork"
+            )
+        if self.prometheus_network is not None and self.prometheus_network == self.network_name:
+            problems.append(
+                f"prometheusNetwork: {self.prometheus_network!r} is also networkName, the network this stack "
+                "creates; give Prometheus's existing network, or another networkName"
+            )
         published = {"otlpPort": self.otlp_port, "healthPort": self.health_port}
         if self.mode == "scrape":
             published["scrapePort"] = self.scrape_port
@@ -262,6 +381,17 @@ class Collector(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @staticmethod
+    def _is_loopback(host: str) -> bool:
+        """True for localhost names and loopback addresses (inside a container they mean the container)."""
+        host = host.strip("[]").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
 
 # ------------------------------------------------------------------------------------------- enforcer
@@ -279,20 +409,109 @@ class Enforcer(_Model):
     run_as: Literal["watch", "timer"] = Field(
         "watch", description="watch: a long-running loop (fast); timer: a oneshot service on a systemd timer."
     )
-    interval_seconds: int = Field(10, ge=1, le=86_400)
+    interval_seconds: int = Field(
+        10,
+        ge=1,
+        le=86_400,
+        description="Seconds between checks. Keep it at 10 (watch) to close the gate within 15 s of the cost "
+        "reaching Prometheus; with runAs 'timer' it must divide a minute, an hour or a day (e.g. 300).",
+    )
     flag_file: str = "/tmp/openclaw-budget-exceeded"
     state_dir: str = "/var/lib/openclaw-budget"
-    install_dir: str = "/opt/openclaw-budget"
-    user: str = Field("openclaw-budget", pattern=r"^[a-z_][a-z0-9_-]*$")
+    install_dir: str = Field(
+        "/opt/openclaw-budget", description="Code and virtualenv (root-owned); `destroy` deletes this directory."
+    )
+    user: str = Field(
+        "openclaw-budget",
+        pattern=r"^[a-z_][a-z0-9_-]*$",
+        description="User the service runs as, created as a system user if missing. It must reach the flag's "
+        "directory: a dedicated user cannot enter a 0700 home, so with flagFile under /home/<you>, use <you>.",
+    )
     prometheus_url: Optional[AnyHttpUrl] = Field(None, description="Prometheus as seen from the enforcer host.")
     model_caps: dict[str, float] = Field(
         default_factory=dict, description="Optional caps per 'provider' or 'provider/model', USD per window."
     )
+    metrics_file: Optional[str] = Field(
+        None, description="Optional node_exporter textfile output (*.prom); its directory must exist."
+    )
+    keep_state_on_destroy: bool = Field(
+        True, description="Keep stateDir (decision log, undelivered alerts) on `pulumi destroy`."
+    )
+    python: str = Field(
+        "python3",
+        pattern=r"^[A-Za-z0-9._/+-]+$",
+        description="Interpreter on the enforcer host that creates the virtualenv (3.9+; Debian/Ubuntu also "
+        "need python3-venv).",
+    )
+    pip_args: tuple[str, ...] = Field(
+        (),
+        description="Extra `pip install` arguments for offline or mirrored hosts, e.g. ['--no-index', "
+        "'--find-links', '/srv/wheels'] or ['--index-url', 'https://pypi.example/simple'].",
+    )
+    sudo: Optional[str] = Field(
+        None,
+        description="Command prefix that runs the install as root. Default: none when the host's SSH user is "
+        "root, else 'sudo -n' (passwordless sudo required).",
+    )
+    systemctl: str = Field(
+        "systemctl",
+        min_length=1,
+        description="How the install calls systemctl (split like a shell command). Sandboxes and tests point "
+        "it at a recorder.",
+    )
+    root_dir: str = Field(
+        "/",
+        description="Install every file under this directory instead of / (sandboxes and tests only: the "
+        "units still name the real paths, and systemd does not run them there).",
+    )
 
-    @field_validator("flag_file", "state_dir", "install_dir")
+    @field_validator("flag_file", "state_dir", "install_dir", "metrics_file", "root_dir")
     @classmethod
-    def _paths(cls, value: str) -> str:
-        return _absolute_posix_path(value)
+    def _paths(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        value = _absolute_posix_path(value)
+        # These paths go verbatim into systemd unit files and shell commands: no spaces, quotes or '%'.
+        if not re.match(r"^/[A-Za-z0-9._/@+-]*$", value):
+            raise ValueError(f"may only contain letters, digits and . _ - + @ / (got {value!r})")
+        return value
+
+    @field_validator("install_dir", "state_dir")
+    @classmethod
+    def _dedicated_dir(cls, value: str) -> str:
+        # `destroy` deletes the install dir (and the state dir unless kept): never a shared system directory.
+        shared = ("/usr/local", "/usr/lib", "/usr/share", "/var/lib", "/var/cache", "/var/log", "/var/tmp")
+        if value.count("/") < 2 or value in shared or re.match(r"^/home/[^/]+$", value):
+            raise ValueError(f"must be a directory of its own, such as /opt/openclaw-budget (got {value!r})")
+        return value
+
+    @field_validator("metrics_file")
+    @classmethod
+    def _prom(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.endswith(".prom"):
+            raise ValueError(f"must end in .prom: the node_exporter textfile collector reads only *.prom (got {value!r})")
+        return value
+
+    @field_validator("pip_args")
+    @classmethod
+    def _pip_args(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in value:
+            if not arg or "\n" in arg or "\x00" in arg:
+                raise ValueError(f"each argument must be a non-empty single line (got {arg!r})")
+        return value
+
+    @field_validator("sudo", "systemctl")
+    @classmethod
+    def _command(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            words = shlex.split(value)
+        except ValueError as error:
+            raise ValueError(f"cannot be split like a shell command ({error}): {value!r}") from None
+        if "\n" in value or (not words and value.strip()):
+            raise ValueError(f"must be a single-line command (got {value!r})")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -312,6 +531,40 @@ class Enforcer(_Model):
             if not cap > 0:
                 raise ValueError(f"{scope!r}: cap must be greater than 0 (got {cap})")
         return value
+
+    @model_validator(mode="after")
+    def _layout(self) -> "Enforcer":
+        problems = []
+        if self.run_as == "timer" and self.on_calendar is None:
+            problems.append(
+                f"intervalSeconds: with runAs 'timer' it must divide a minute, an hour or a day so the timer fires "
+                f"evenly (e.g. 10, 30, 60, 300, 3600; got {self.interval_seconds})"
+            )
+        for key, path in (("flagFile", self.flag_file), ("stateDir", self.state_dir)):
+            if _is_within(path, self.install_dir):
+                problems.append(f"{key}: {path} is inside installDir {self.install_dir}, which `destroy` deletes")
+        if _is_within(self.flag_file, self.state_dir):
+            problems.append(
+                f"flagFile: {self.flag_file} is inside stateDir {self.state_dir}, which is private to the enforcer "
+                "(mode 0700): the gate could not read it"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def on_calendar(self) -> Optional[str]:
+        """systemd OnCalendar= spec that fires every ``interval_seconds``, or None if none fires evenly."""
+        seconds = self.interval_seconds
+        if seconds < 60 and 60 % seconds == 0:
+            return f"*-*-* *:*:00/{seconds}"
+        if seconds % 60 == 0 and seconds < 3600 and 60 % (seconds // 60) == 0:
+            return f"*-*-* *:00/{seconds // 60}:00"
+        if seconds == 86_400:
+            return "*-*-* 00:00:00"
+        if seconds % 3600 == 0 and 24 % (seconds // 3600) == 0:
+            return f"*-*-* 00/{seconds // 3600}:00:00"
+        return None
 
 
 # ----------------------------------------------------------------------------------------------- gate
@@ -430,6 +683,20 @@ class StackConfig(_Model):
                 f"enforcer.flagFile: {self.enforcer.flag_file} is not inside any directory the gateway container "
                 f"mounts (gateway.mounts: {mounted}); put it under a mounted directory, e.g. "
                 f"<hostPath>/budget/openclaw-budget-exceeded, or add the mount to gateway.mounts"
+            )
+        flag = self.enforcer.flag_file
+        if any(mount.host_path == flag for mount in self.gateway.mounts):
+            problems.append(
+                f"enforcer.flagFile: {flag} is bind-mounted into the container as a single file; the enforcer "
+                "replaces the flag atomically (a new file each time) and creates and deletes it, which a file bind "
+                "mount never shows. Mount its directory instead"
+            )
+        if flag == self.gateway.config_path:
+            problems.append(f"enforcer.flagFile: {flag} is the gateway's openclaw.json (gateway.configPath)")
+        if self.gate.host_dir is not None and _is_within(flag, self.gate.host_dir):
+            problems.append(
+                f"enforcer.flagFile: {flag} is inside gate.hostDir {self.gate.host_dir}, which the gate plugin's "
+                "deployment replaces; put the flag in its own directory, e.g. <mount hostPath>/budget/"
             )
         if self.gate.host_dir is None:
             problems.append("gate.hostDir: required (a directory under a gateway mount to copy the plugin into)")
