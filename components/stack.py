@@ -29,8 +29,8 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
     # The gate plugin reads the flag the enforcer writes, and the gateway exports to the collector:
     # patch the gateway last so it never points at a collector or a gate that isn't there yet.
     gateway = GatewayConfig("gateway", cfg, pulumi.ResourceOptions(depends_on=[collector, enforcer]))
-    return {
-        "otlpEndpoint": cfg.otlp_endpoint,
+    outputs: dict[str, Any] = {
+        "otlpEndpoint": collector.otlp_endpoint,
         "collectorMode": cfg.collector.mode,
         "spendPromql": spend_promql(cfg),
         "budget": {
@@ -43,6 +43,12 @@ def deploy(cfg: StackConfig) -> dict[str, Any]:
             "hostPath": cfg.enforcer.flag_file,
             "gatewayContainerPath": cfg.gate_flag_path,
         },
-        "enforcerUnits": getattr(enforcer, "unit_names", []),
+        "enforcerUnits": enforcer.unit_names,
         "gatewayHost": cfg.gateway.host,
     }
+    # What to add to a Prometheus (mode "scrape") or to a collector that already runs (mode "existing").
+    if collector.scrape_snippet is not None:
+        outputs["prometheusScrapeConfig"] = collector.scrape_snippet
+    if collector.existing_snippet is not None:
+        outputs["collectorSnippet"] = collector.existing_snippet
+    return outputs

@@ -92,3 +92,39 @@ def test_stack_outputs_say_where_things_are(workstation_config: tuple, resources
         assert not plaintext_leaks(json.loads(json.dumps(outputs, default=str)), list(FAKE_SECRETS.values()))
 
     return resources.when_registered(check)
+
+
+@pulumi.runtime.test
+def test_existing_collector_mode_outputs_the_snippet_and_creates_no_container(
+    pulumi_mocks: RecordingMocks, resources: ResourceTracker
+) -> pulumi.Output:
+    config, secret_keys = stack_file_config("demo")
+    set_config(config, secret_keys)
+    outputs = deploy(load_from_pulumi())
+
+    def check() -> None:
+        assert "otlp" in outputs["collectorSnippet"]
+        assert "prometheusScrapeConfig" not in outputs
+        assert not pulumi_mocks.by_type("docker:index/container:Container")
+
+    return resources.when_registered(check)
+
+
+@pulumi.runtime.test
+def test_bearer_token_never_travels_in_plaintext(
+    pulumi_mocks: RecordingMocks, resources: ResourceTracker
+) -> pulumi.Output:
+    config, secret_keys = stack_file_config("workstation")
+    otlp = json.loads(config[f"{PROJECT}:otlp"])
+    otlp["bearerToken"] = FAKE_SECRETS["bearerToken"]
+    config[f"{PROJECT}:otlp"] = json.dumps(otlp)
+    set_config(config, secret_keys + [f"{PROJECT}:otlp"])
+    run_program()
+
+    def check() -> None:
+        assert pulumi_mocks.by_type("docker:index/container:Container"), "no collector container"
+        for resource in pulumi_mocks.resources:
+            leaks = plaintext_leaks(resource.inputs, list(FAKE_SECRETS.values()))
+            assert not leaks, f"{resource.typ} {resource.name}: secret in plaintext at {leaks}"
+
+    return resources.when_registered(check)
