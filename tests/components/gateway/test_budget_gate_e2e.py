@@ -12,7 +12,9 @@ the next run succeeds with no reload or restart; a corrupt or unreadable flag ->
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -69,23 +71,48 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateHarness]:
             gateway.stop()
 
 
-def install_gate(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, flag_file: Path) -> None:
-    """Register the plugin with the gateway component's patch tool, then wait for the hot reload."""
-    spec = {"plugins": {PLUGIN_ID: {"enabled": True, "hooks": {"allowConversationAccess": True},
-                                    "config": {"flagFile": str(flag_file)}, "loadPath": str(plugin_dir)}}}
+def plugin_revision(plugin_dir: Path) -> str:
+    """A digest of the plugin's files: the gateway component passes one so that new code gets reloaded."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in plugin_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(plugin_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def apply_gate_spec(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, flag_file: Path,
+                    ready_line: str) -> subprocess.CompletedProcess:
+    """Run the gateway component's patch tool against the running gateway, as the component does on a host
+    (there with the host's python3 and the json5 package shipped beside the script; here our venv's python,
+    which has json5). Its verification reads the gateway log until ``ready_line`` shows up."""
+    spec = {
+        "version": 1,
+        "plugins": {PLUGIN_ID: {"enabled": True, "hooks": {"allowConversationAccess": True},
+                                "config": {"flagFile": str(flag_file)}, "loadPath": str(plugin_dir)}},
+        "pluginRevisions": {PLUGIN_ID: plugin_revision(plugin_dir)},
+        "verify": {"enabled": True, "logCommand": f"cat {shlex.quote(str(gateway.console_log))}",
+                   "logReady": [re.escape(ready_line)], "timeoutSeconds": 120, "intervalSeconds": 1},
+    }
     spec_path = workdir / "openclaw-patch.json"
     spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
     assert PATCH_TOOL.is_file(), f"{PATCH_TOOL} is missing: the gateway component's patch tool installs the gate"
     proc = subprocess.run(
         [sys.executable, str(PATCH_TOOL), "apply", "--config", str(gateway.config_path),
          "--openclaw", gateway.openclaw_command(), "--spec", str(spec_path),
-         "--state", str(workdir / "openclaw-patch-state.json")],
+         "--state", str(workdir / "openclaw-patch-state.json"),
+         "--skip-plugin-check"],  # diagnostics-otel is not part of these tests (npm builds lack it)
         env=gateway.env, cwd=str(workdir), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"openclaw_patch.py apply failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def install_gate(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, flag_file: Path) -> None:
+    """Register the plugin with the patch tool while the gateway runs; OpenClaw hot-loads it."""
+    active = f"budget gate active: new agent runs are refused while {flag_file} exists"
+    apply_gate_spec(gateway, workdir, plugin_dir, flag_file, active)
     config = gateway.read_config()
     assert str(plugin_dir) in config["plugins"]["load"]["paths"]
-    assert config["plugins"]["entries"][PLUGIN_ID]["config"] == {"flagFile": str(flag_file)}
-    active = f"budget gate active: new agent runs are refused while {flag_file} exists"
+    assert config["plugins"]["entries"][PLUGIN_ID] == {
+        "enabled": True, "hooks": {"allowConversationAccess": True}, "config": {"flagFile": str(flag_file)}}
     gateway.wait_for_console(
         lambda text: active in text and "config hot reload applied" in text.split(active, 1)[1],
         timeout=120, what=f"the gate loading by hot reload ({active!r})")
