@@ -8,6 +8,8 @@ umask 022
 PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 export PATH
 ARCHIVE="${1:-}"
+# Python puts the working directory first on sys.path: never import an `enforcer` that happens to be here.
+cd /
 changes=0
 unit_changes=0
 placed=0
@@ -26,27 +28,31 @@ new_tmp() {
     tmp=$(mktemp "$1/.$2.XXXXXX") || fail "cannot create a temporary file in $1"
     tmp_files="$tmp_files $tmp"
 }
-same_content() { [ "$(sha256sum < "$1")" = "$(sha256sum < "$2")" ]; }
-# place TMP PATH MODE UID:GID: move TMP over PATH unless PATH already has that content, mode and owner.
-place() {
+# is_current TEXT PATH MODE UID:GID: PATH already holds TEXT (plus a final newline), with that mode and owner.
+is_current() {
     dest=$(at "$2")
-    if [ -f "$dest" ] && same_content "$1" "$dest" && [ "$(stat -c '%a %u:%g' "$dest")" = "$3 $4" ]; then
-        rm -f "$1"
+    [ -f "$dest" ] && [ ! -L "$dest" ] \
+        && [ "$(printf '%s\n' "$1" | sha256sum)" = "$(sha256sum < "$dest")" ] \
+        && [ "$(stat -c '%a %u:%g' "$dest")" = "$3 $4" ]
+}
+# write TMP PATH MODE UID:GID: give TMP its mode and owner, then rename it over PATH (atomic).
+write() {
+    chown "$4" "$1"
+    chmod "$3" "$1"
+    mv -f "$1" "$(at "$2")"
+    changed "wrote $2 ($3, owner $4)"
+}
+# put TEXT PATH MODE UID:GID: make PATH hold TEXT; touches nothing (not even the directory) if it does.
+put() {
+    if is_current "$@"; then
         placed=0
         say "unchanged $2"
     else
-        chown "$4" "$1"
-        chmod "$3" "$1"
-        mv -f "$1" "$dest"
+        new_tmp "$(dirname "$(at "$2")")" "$(basename "$2")"
+        printf '%s\n' "$1" > "$tmp"
+        write "$tmp" "$2" "$3" "$4"
         placed=1
-        changed "wrote $2 ($3, owner $4)"
     fi
-}
-# put TEXT PATH MODE UID:GID: place TEXT (plus a final newline) at PATH.
-put() {
-    new_tmp "$(dirname "$(at "$2")")" "$(basename "$2")"
-    printf '%s\n' "$1" > "$tmp"
-    place "$tmp" "$2" "$3" "$4"
 }
 # ensure_dir PATH MODE UID:GID: a directory we own, with exactly that mode and owner.
 ensure_dir() {
@@ -88,12 +94,13 @@ unit_state() { svc_ctl is-enabled "$1" 2> /dev/null || true; }
 [ "$(id -u)" = 0 ] || fail "must run as root; the SSH user $(id -un) is not: set enforcer.sudo (e.g. 'sudo -n')"
 [ -d "$ROOT" ] || fail "root directory $ROOT does not exist"
 
-# 1. The settings arrive on stdin: read them first, into a root-only file next to their destination.
+# 1. The settings arrive on stdin: read them first, before anything else could consume stdin.
+env_text=$(cat)
+case "$env_text" in
+    *PROMETHEUS_URL=*) ;;
+    *) fail "no enforcer settings on stdin (expected the environment file)" ;;
+esac
 ensure_dir "$CONFIG_DIR" 755 0:0
-new_tmp "$(at "$CONFIG_DIR")" "$(basename "$ENV_FILE")"
-env_tmp=$tmp
-cat > "$env_tmp"
-grep -q '^PROMETHEUS_URL=' "$env_tmp" || fail "no enforcer settings on stdin (expected the environment file)"
 
 # 2. The service user.
 ids=$(user_ids "$SERVICE_USER")
@@ -129,6 +136,12 @@ for d in $missing; do
     changed "created $d (755, owner $SERVICE_USER: the gateway container reads the flag through it)"
 done
 [ -n "$missing" ] || say "unchanged flag directory $FLAG_DIR"
+# Directories created by an earlier install follow the service user (enforcer.user may have changed).
+if [ -f "$(at "$CREATED_DIRS_FILE")" ]; then
+    for d in $(sort -u "$(at "$CREATED_DIRS_FILE")"); do
+        if [ -d "$(at "$d")" ]; then ensure_dir "$d" 755 "$ids"; fi
+    done
+fi
 if [ -n "$METRICS_DIR" ] && [ ! -d "$(at "$METRICS_DIR")" ]; then
     fail "enforcer.metricsFile: directory $METRICS_DIR does not exist (node_exporter's textfile directory?)"
 fi
@@ -196,12 +209,18 @@ for old in "$(at "$INSTALL_DIR/releases")"/*; do
     fi
 done
 
-# 7. The operator command and the settings (validated by the enforcer itself before anything restarts).
+# 7. The operator command, and the settings (validated by the enforcer itself before anything restarts).
 put "$WRAPPER_TEXT" "$WRAPPER" 755 0:0
-env -i PATH="$PATH" PYTHONPATH="$(at "$CURRENT_DIR")" PYTHONDONTWRITEBYTECODE=1 \
-    sh -c 'set -a && . "$1" && set +a && exec "$2" -c "$3"' \
-    validate-settings "$env_tmp" "$venv/bin/python" "$VALIDATE_SETTINGS" || fail "the enforcer rejects these settings (see above)"
-place "$env_tmp" "$ENV_FILE" 600 0:0
+if is_current "$env_text" "$ENV_FILE" 600 0:0; then
+    say "unchanged $ENV_FILE"
+else
+    new_tmp "$(at "$CONFIG_DIR")" "$(basename "$ENV_FILE")"
+    printf '%s\n' "$env_text" > "$tmp"
+    env -i PATH="$PATH" PYTHONPATH="$(at "$CURRENT_DIR")" PYTHONDONTWRITEBYTECODE=1 \
+        sh -c 'set -a && . "$1" && set +a && exec "$2" -c "$3"' \
+        validate-settings "$tmp" "$venv/bin/python" "$VALIDATE_SETTINGS" || fail "the enforcer rejects these settings (see above)"
+    write "$tmp" "$ENV_FILE" 600 0:0
+fi
 
 # 8. Units. Leave nothing of the other mode behind (runAs switched between watch and timer).
 if [ ! -d "$(at "$UNIT_DIR")" ]; then mkdir -p "$(at "$UNIT_DIR")"; fi

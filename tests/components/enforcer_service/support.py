@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,13 @@ class Sandbox:
     def remove(self) -> None:
         shutil.rmtree(self.root.parent, ignore_errors=True)
 
+    def clone(self) -> "Sandbox":
+        """A copy of this sandbox in its current state (owners kept: ``cp -a``), with its own systemctl."""
+        base = Path(tempfile.mkdtemp(prefix="oc-enforcer-sandbox-", dir="/tmp"))
+        os.rmdir(base)
+        subprocess.run(["cp", "-a", str(self.root.parent), str(base)], check=True)
+        return _with_fake_systemctl(base)
+
 
 def make_sandbox(mount_dirs: tuple[str, ...] = ()) -> Sandbox:
     """A world-traversable sandbox (the service user must reach its dirs, like on a real host).
@@ -141,15 +149,17 @@ def make_sandbox(mount_dirs: tuple[str, ...] = ()) -> Sandbox:
         (root / mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
     home = base / "home"  # the SSH user's $HOME for the upload dir, kept out of the real one
     home.mkdir(mode=0o700)
-    state = base / "systemctl-state"
-    state.mkdir()
-    log = base / "systemctl.log"
-    fake = base / "systemctl"
+    (base / "systemctl-state").mkdir()
+    return _with_fake_systemctl(base)
+
+
+def _with_fake_systemctl(base: Path) -> Sandbox:
+    root, state, log, fake = base / "root", base / "systemctl-state", base / "systemctl.log", base / "systemctl"
     fake.write_text(
         FAKE_SYSTEMCTL.replace("@ROOT@", str(root)).replace("@STATE@", str(state)).replace("@LOG@", str(log))
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return Sandbox(root=root, home=home, systemctl=fake, systemctl_log=log, systemctl_state=state)
+    return Sandbox(root=root, home=base / "home", systemctl=fake, systemctl_log=log, systemctl_state=state)
 
 
 def sandbox_user_ids(sandbox: Sandbox, user: str) -> tuple[int, int] | None:
