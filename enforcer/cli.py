@@ -17,7 +17,7 @@ import threading
 import time
 from typing import List, Optional
 
-from enforcer import __version__, doctor, runner, settings as settings_mod, windows
+from enforcer import __version__, runner, settings as settings_mod, windows
 from enforcer.settings import ConfigError
 from enforcer.state import LockTimeout
 
@@ -153,6 +153,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 _print_status(data)
             return runner.EXIT_OK if data["backend"]["ok"] else runner.EXIT_BACKEND
         if args.command == "doctor":
+            from enforcer import doctor  # only this command needs it (subprocess, fnmatch, tempfile)
+
             lines = doctor.run(cfg)
             for line in lines:
                 print(line.render())

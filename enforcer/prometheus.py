@@ -1,21 +1,27 @@
 """Spend from Prometheus: one instant query per check, broken down by provider and model.
 
 Why not plain ``sum by (...) (increase(x[24h]))``: on Prometheus 2.42, ``increase()`` extrapolates to the
-window edges and, worse for a budget, loses most of a series' first value (a new provider/model or a
-gateway restart with a new instance label shows up already at $0.50 and increase() counts ~$0) — the
-enforcer would under-count exactly when a new expensive model starts being used (otel-prometheus.md §3,
-§4). The query below is still one instant query with a result size of one row per provider/model
-(flat as series grow) but splits the series three ways, all evaluated server-side:
+window edges and, worse for a budget, loses most of a series' first value (a new provider/model, or a
+gateway restart with a new instance label, shows up already at $0.50 and increase() counts ~$0) — the
+enforcer would under-count exactly when a new model starts being used (otel-prometheus.md §3, §4).
 
-1. series that existed before the window and did not reset: exact ``last - value at window start``;
-2. series born inside the window and not reset: exact ``last`` (an OTel cumulative counter starts at 0);
-3. anything with a counter reset: ``increase()``, which adds the pre-reset value back (never loses or
-   invents spend across a restart) at the cost of its extrapolation error, typically well under 1% when
-   samples cover the window, larger for a series that appears and resets within a few export intervals.
+The query takes, per series, the larger of two estimates, then sums by provider/model:
 
-"Existed before" means: a sample within LOOKBACK before the window start. A series with a longer gap
-there is counted as born, i.e. its whole value counts — the error then errs toward blocking, never
-toward silently allowing spend.
+* ``E``, exact for a series reporting now: ``value now - last value before the window`` when the series
+  existed before the window (no extrapolation), or the whole ``value now`` when it was born inside the
+  window (an OTel cumulative counter starts at 0);
+* ``I = increase(x[W])``, which adds back the value before a counter reset (a gateway restart under the
+  same labels makes ``E`` too small, never ``I``) and covers series that stopped reporting in the window.
+
+``max(E, I)`` is never below either estimate: a reset cannot hide spend and a new series counts in full.
+The price is that for an ordinary series it may exceed the exact value by increase()'s extrapolation
+(about interval/window, well under 1% with samples every minute over 24 h) — the error is on the side of
+blocking. Series born *and* stopped inside the window get only ``I`` (part of their first value lost).
+
+Cost: the one W-range scan of ``increase()`` (as the plain query) plus two instant lookups and a 15-minute
+scan; the answer has one row per provider/model whatever the number of series. "Existed before" means a
+sample within LOOKBACK before the window start; a longer gap there counts the series as born (its whole
+value counts, again erring toward blocking).
 """
 from __future__ import annotations
 
@@ -64,20 +70,13 @@ class Spend:
 
 def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOKBACK_SECONDS) -> str:
     """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model."""
-    w = f"{int(window_seconds)}s"
-    wl = f"{int(window_seconds) + int(lookback_seconds)}s"
-    lb = f"{int(lookback_seconds)}s"
     x = selector
-    last = f"last_over_time({x}[{w}])"
-    start = f"last_over_time({x}[{lb}] offset {w})"
-    no_reset = f"(resets({x}[{wl}]) == 0)"
-    return (
-        "sum by (openclaw_provider, openclaw_model) ("
-        f"(({last} - {start}) and {no_reset})"
-        f" or (({last} unless {start}) and {no_reset})"
-        f" or increase({x}[{w}])"
-        ")"
-    )
+    w = f"{int(window_seconds)}s"
+    start = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
+    exact = f"(({x} - {start}) or {x})"
+    extrapolated = f'label_replace(increase({x}[{w}]), "enforcer_estimate", "increase", "", "")'
+    return (f"sum by (openclaw_provider, openclaw_model) "
+            f"(max without (enforcer_estimate) ({exact} or {extrapolated}))")
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:

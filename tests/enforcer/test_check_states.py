@@ -64,7 +64,7 @@ def test_under_warn_over_then_recover_when_window_moves(start_prometheus, make_e
     assert "state=blocked" in out and "blocked=1" in out
     flag = enf.flag_json()
     assert flag["version"] == 1 and flag["state"] == "blocked"
-    assert flag["spent_usd"] == pytest.approx(5.80, abs=0.001) and flag["cap_usd"] == 5.0
+    assert 5.80 <= flag["spent_usd"] <= 5.80 * 1.002 and flag["cap_usd"] == 5.0
     assert flag["window"] == "rolling-24h" and flag["timezone"] == "Europe/Rome"
     assert "daily budget exceeded" in flag["reason"] and flag["lift_hint"]
     assert flag["resets_at"].endswith(("+01:00", "+02:00"))  # local time with offset

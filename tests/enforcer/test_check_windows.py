@@ -39,9 +39,9 @@ def test_counter_reset_and_restart_as_new_series(start_prometheus, make_enforcer
     prom = start_prometheus(history, now=now)
     enf = make_enforcer(prom.url)
     rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in _status(enf, now)["top"]}
-    # increase() handles the in-series reset (small extrapolation error only); the new series is exact
-    assert rows["anthropic/restarted"] == pytest.approx(2.0, rel=0.01)
-    assert rows["openai/new-series"] == pytest.approx(2.0, abs=1e-6)
+    # never below the true $2.00; above it only by increase()'s extrapolation (a fraction of a percent)
+    assert 2.0 <= rows["anthropic/restarted"] <= 2.0 * 1.005
+    assert 2.0 <= rows["openai/new-series"] <= 2.0 * 1.005
     # For the record: plain increase() on 2.42 loses most of the new series' first value.
     plain = prom.query('sum by (openclaw_model) (increase(openclaw_cost_usd_total[86400s]))', at=now)
     plain_new = {r["metric"]["openclaw_model"]: float(r["value"][1]) for r in plain}["new-series"]
@@ -60,7 +60,8 @@ def test_exact_at_window_edges(start_prometheus, make_enforcer):
                                               (now - 60, 0.05)])
     prom = start_prometheus([(cost_labels("anthropic", "edge"), samples)], now=now)
     enf = make_enforcer(prom.url)
-    assert _status(enf, now)["spent_usd"] == pytest.approx(0.25, abs=1e-6)
+    spent = _status(enf, now)["spent_usd"]
+    assert 0.25 <= spent <= 0.25 * 1.002  # $0.70 just before the window start is out
 
 
 def _last_midnight(tz: ZoneInfo, before: float) -> datetime:
@@ -102,13 +103,14 @@ def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforc
 
     # 02:00 local: $1.00 today; a rolling window would see $5.50 and block
     status = _status(enf, m + 2 * H)
-    assert status["spent_usd"] == pytest.approx(1.0, abs=1e-6) and status["state"] == "ok"
+    assert 1.0 <= status["spent_usd"] <= 1.002 and status["state"] == "ok"
     assert status["window"]["start"] == midnight.isoformat()
     rolling = make_enforcer(prom.url, MAX_DAILY_USD="4", BUDGET_TZ=tz_name)
-    assert _status(rolling, m + 2 * H)["spent_usd"] == pytest.approx(5.5, abs=1e-6)
+    assert 5.5 <= _status(rolling, m + 2 * H)["spent_usd"] <= 5.5 * 1.002
 
 
 def test_query_is_one_expression_by_provider_and_model():
     q = spend_query('{__name__=~"openclaw_cost_usd(_USD)?_total"}', 3600)
-    assert q.startswith("sum by (openclaw_provider, openclaw_model) (")
-    assert "[3600s]" in q and "offset 3600s" in q and "[4500s]" in q
+    assert q.startswith("sum by (openclaw_provider, openclaw_model) (max without (enforcer_estimate) (")
+    assert "increase(" in q and "[3600s]" in q and "[900s] offset 3600s" in q
+    assert q.count("[3600s]") == 1  # one scan of the whole window

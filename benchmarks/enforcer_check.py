@@ -1,0 +1,175 @@
+"""Benchmark: one `python -m enforcer check` against a real Prometheus 2.42 holding 10, 1,000 and 10,000
+cost series with 24 h of history.
+
+Measures, per series count: wall time of the whole check process (interpreter start included), the
+spend query alone (in-process, server time + transfer), the check process's peak RSS (wait4 rusage), and
+the number of HTTP requests the check made to Prometheus (read from Prometheus's own
+prometheus_http_requests_total, so it cannot be fooled by the client). Targets: <= 0.5 s and <= 60 MB per
+check, one query, flat as series grow.
+
+Series shape: N series spread over 20 provider/model pairs (the rest of the label set varies by agent and
+channel, as on a busy gateway), one sample every SAMPLE_INTERVAL seconds for 24 h 30 m, pushed through
+remote write. Run:  venv/bin/python benchmarks/enforcer_check.py [--counts 10,1000,10000] [--interval 60]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from enforcer.prometheus import PrometheusClient, spend_query  # noqa: E402
+from enforcer.settings import DEFAULT_COST_SELECTOR  # noqa: E402
+from tests.enforcer.helpers import remote_write  # noqa: E402
+from tests.enforcer.helpers.prom import COST, PrometheusServer  # noqa: E402
+
+PAIRS = 20
+HISTORY_S = 24 * 3600 + 1800
+
+
+def series_labels(n: int):
+    out = []
+    for i in range(n):
+        pair = i % PAIRS
+        out.append({"__name__": COST, "openclaw_provider": f"provider{pair % 4}", "openclaw_model": f"model{pair}",
+                    "openclaw_agent": f"agent{i // PAIRS}", "openclaw_channel": "webchat",
+                    "instance": "gateway:4318", "job": "openclaw-gateway"})
+    return out
+
+
+def load(prom: PrometheusServer, n: int, interval: int, now: float) -> int:
+    """Stream samples in time order through remote write: each request carries a few consecutive
+    timestamps for every series (labels encoded once per series)."""
+    rng = random.Random(n)
+    blocks = [remote_write.label_block(lbl) for lbl in series_labels(n)]
+    values = [0.0] * n
+    per_step = 3.0 / max(1, n) / (HISTORY_S / interval)  # about $3 spent in the window in total
+    start = now - HISTORY_S
+    steps = int(HISTORY_S // interval) + 1
+    per_request = max(1, 50000 // n)  # timestamps per request
+    total = 0
+    for k0 in range(0, steps, per_request):
+        stamps = [start + k * interval for k in range(k0, min(steps, k0 + per_request))]
+        batch = []
+        for i in range(n):
+            samples = []
+            for t in stamps:
+                values[i] += per_step * rng.random() * 2
+                samples.append((t, round(values[i], 9)))
+            batch.append((blocks[i], samples))
+        remote_write.push_encoded(prom.url, remote_write.encode_raw(batch))
+        total += n * len(stamps)
+    return total
+
+
+def wait_for_compaction(prom: PrometheusServer, timeout: float = 900) -> float:
+    """Wait until the head holds at most ~4 h (the rest compacted into blocks, as on a long-running
+    Prometheus); queries during compaction would measure the compactor, not the enforcer."""
+    import requests
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        head = requests.get(prom.url + "/api/v1/status/tsdb", timeout=30).json()["data"]["headStats"]
+        if (int(head["maxTime"]) - int(head["minTime"])) <= 4 * 3600 * 1000:
+            break
+        time.sleep(2)
+    time.sleep(2)
+    return time.perf_counter() - started
+
+
+def query_count(prom: PrometheusServer) -> float:
+    """Spend queries served so far, from Prometheus's own /metrics (it does not scrape itself here)."""
+    import requests
+
+    text = requests.get(prom.url + "/metrics", timeout=30).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def run_check(env: dict) -> tuple:
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "enforcer", "check"], cwd=str(REPO), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, rusage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"check failed: {out}\n{err}")
+    return wall, rusage.ru_maxrss / 1024.0, out.strip()
+
+
+def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
+    now = time.time()
+    prom = PrometheusServer(workdir / f"prom-{n}", (), now=now).start()
+    try:
+        t0 = time.perf_counter()
+        samples = load(prom, n, interval, now)
+        load_s = time.perf_counter() - t0
+        compact_s = wait_for_compaction(prom)
+        env = {"PATH": os.environ.get("PATH", ""), "PROMETHEUS_URL": prom.url, "MAX_DAILY_USD": "5",
+               "BUDGET_STATE_DIR": str(workdir / f"state-{n}"), "BUDGET_FLAG_FILE": str(workdir / f"flag-{n}"),
+               "BUDGET_METRICS_FILE": str(workdir / f"m-{n}.prom")}
+        run_check(env)  # warm-up: page cache, first chunk reads
+        walls, rss, requests = [], [], []
+        for _ in range(repeats):
+            before = query_count(prom)
+            wall, peak, line = run_check(env)
+            after = query_count(prom)
+            walls.append(wall)
+            rss.append(peak)
+            requests.append(after - before)
+        client = PrometheusClient(prom.url, 30)
+        expr = spend_query(DEFAULT_COST_SELECTOR, 86400)
+        qtimes = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            rows = client.query(expr)
+            qtimes.append(time.perf_counter() - t)
+        return {"series": n, "samples": samples, "load_s": round(load_s, 1), "compact_wait_s": round(compact_s, 1), "rows": len(rows),
+                "check_wall_s_median": round(statistics.median(walls), 3), "check_wall_s_max": round(max(walls), 3),
+                "query_s_median": round(statistics.median(qtimes), 3), "peak_rss_mb_max": round(max(rss), 1),
+                "http_requests_per_check": sorted(set(requests)), "log_line": line}
+    finally:
+        prom.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--counts", default="10,1000,10000")
+    parser.add_argument("--interval", type=int, default=60, help="seconds between samples of a series")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write results here")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="enforcer-bench-") as tmp:
+        for n in (int(x) for x in args.counts.split(",")):
+            res = bench(n, args.interval, args.repeats, Path(tmp))
+            results.append(res)
+            print(json.dumps(res), flush=True)
+    print()
+    print("| cost series | samples in Prometheus | rows returned | check wall (median / max) | spend query "
+          "(median) | check peak RSS | HTTP requests per check |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['series']:,} | {r['samples']:,} | {r['rows']} | {r['check_wall_s_median']:.3f} s / "
+              f"{r['check_wall_s_max']:.3f} s | {r['query_s_median'] * 1000:.0f} ms | {r['peak_rss_mb_max']:.1f} MB | "
+              f"{', '.join(str(int(x)) for x in r['http_requests_per_check'])} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
