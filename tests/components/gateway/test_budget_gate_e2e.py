@@ -48,6 +48,7 @@ class GateHarness:
     gateway: OpenClawGateway
     model: FakeOpenAI
     flag_file: Path
+    plugin_dir: Path
     workdir: Path
 
 
@@ -66,7 +67,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GateHarness]:
         try:
             gateway.start()
             install_gate(gateway, workdir, plugin_dir, flag_file)
-            yield GateHarness(gateway, model, flag_file, workdir)
+            yield GateHarness(gateway, model, flag_file, plugin_dir, workdir)
         finally:
             gateway.stop()
 
@@ -90,7 +91,8 @@ def apply_gate_spec(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, f
                                 "config": {"flagFile": str(flag_file)}, "loadPath": str(plugin_dir)}},
         "pluginRevisions": {PLUGIN_ID: plugin_revision(plugin_dir)},
         "verify": {"enabled": True, "logCommand": f"cat {shlex.quote(str(gateway.console_log))}",
-                   "logReady": [re.escape(ready_line)], "timeoutSeconds": 120, "intervalSeconds": 1},
+                   "logReady": [re.escape(ready_line)] if ready_line else [], "timeoutSeconds": 120,
+                   "intervalSeconds": 1},
     }
     spec_path = workdir / "openclaw-patch.json"
     spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
@@ -280,3 +282,25 @@ def test_unreadable_flag_is_refused(gate: GateHarness) -> None:
     result = gate.gateway.agent("ping with an unreadable flag")
     assert_refused(result, gate.model, before)
     assert f"{gate.flag_file} exists but cannot be read (EISDIR)." in result.error["message"]
+
+
+def test_new_gate_code_reaches_the_running_gateway(gate: GateHarness) -> None:
+    """A deploy with changed plugin code: the patch tool sees a new revision and asks the running gateway to
+    reload the plugin (`openclaw plugins reload`), so the new code decides the very next run."""
+    gate_js = gate.plugin_dir / "gate.js"
+    original = gate_js.read_text(encoding="utf-8")
+    old_line = "An operator should check the budget enforcer"
+    assert old_line in original
+    updated = original.replace(old_line, "Updated gate code: an operator should check the budget enforcer")
+    try:
+        gate_js.write_text(updated, encoding="utf-8")
+        out = apply_gate_spec(gate.gateway, gate.workdir, gate.plugin_dir, gate.flag_file, "").stdout
+        assert "plugin code changed, reloading" in out, out
+        gate.flag_file.write_text("{", encoding="utf-8")
+        result = gate.gateway.agent("ping after a gate update")
+        assert result.error_kind == "hook_block", result.describe()
+        assert "Updated gate code: an operator should check" in result.error["message"], result.describe()
+    finally:
+        gate_js.write_text(original, encoding="utf-8")
+        _remove_flag(gate.flag_file)
+        apply_gate_spec(gate.gateway, gate.workdir, gate.plugin_dir, gate.flag_file, "")
