@@ -175,4 +175,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except LockTimeout as exc:
         print(f"enforcer: {exc}", file=sys.stderr)
         return runner.EXIT_LOCK
+    except OSError as exc:  # state dir missing/unwritable, disk full: say which file, no traceback
+        print(f"enforcer: cannot use {exc.filename or cfg.state_dir}: {exc.strerror or exc} "
+              "(check BUDGET_STATE_DIR permissions; `python -m enforcer doctor`)", file=sys.stderr)
+        return runner.EXIT_CONFIG
     return runner.EXIT_CONFIG

@@ -165,7 +165,7 @@ def decide(prev: State, spend: Optional[Spend], error: Optional[BackendError], s
 
     enforced = wants_block and not override_active
     if wants_block:
-        if not (prev.blocked and prev.block_since and prev.cause == cause):
+        if not (prev.blocked and prev.block_since):  # "blocked since" survives a change of cause
             st.block_since = now_iso
     else:
         st.block_since = None

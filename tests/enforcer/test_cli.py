@@ -42,3 +42,10 @@ def test_watch_loops_until_sigterm(start_prometheus, make_enforcer):
     lines = [line for line in out.splitlines() if line.startswith("budget check:")]
     assert len(lines) >= 3 and all("state=ok" in line and "spent_usd=1.00" in line for line in lines)
     assert len(enf.journal()) == len(lines)
+
+
+def test_unusable_state_dir_is_a_clear_error(make_enforcer, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    proc = make_enforcer("http://127.0.0.1:9", BUDGET_STATE_DIR=str(blocker / "state")).run("check")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "BUDGET_STATE_DIR" in proc.stderr
