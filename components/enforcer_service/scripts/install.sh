@@ -138,9 +138,9 @@ done
 [ -n "$missing" ] || say "unchanged flag directory $FLAG_DIR"
 # Directories created by an earlier install follow the service user (enforcer.user may have changed).
 if [ -f "$(at "$CREATED_DIRS_FILE")" ]; then
-    for d in $(sort -u "$(at "$CREATED_DIRS_FILE")"); do
+    while IFS= read -r d; do
         if [ -d "$(at "$d")" ]; then ensure_dir "$d" 755 "$ids"; fi
-    done
+    done < "$(at "$CREATED_DIRS_FILE")"
 fi
 if [ -n "$METRICS_DIR" ] && [ ! -d "$(at "$METRICS_DIR")" ]; then
     fail "enforcer.metricsFile: directory $METRICS_DIR does not exist (node_exporter's textfile directory?)"
