@@ -35,18 +35,21 @@ if sys.version_info < (3, 9):  # pragma: no cover - exercised only on old hosts
     sys.stderr.write("openclaw-patch: error: needs Python 3.9 or newer (found %s)\n" % sys.version.split()[0])
     sys.exit(1)
 
-# The deploy ships the pure-Python json5 package in a ``json5/`` directory next to this script.
+# The deploy ships the pure-Python json5 package in a ``json5/`` directory next to this script (when run as
+# a script, Python puts that directory first on sys.path already).
 _HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
 try:
-    import json5  # noqa: E402
-except ImportError:  # pragma: no cover - a broken deploy
-    sys.stderr.write(
-        "openclaw-patch: error: the json5 package is missing; it must sit next to this script "
-        "(%s/json5/__init__.py)\n" % _HERE
-    )
-    sys.exit(1)
+    import json5
+except ImportError:  # pragma: no cover - only when imported as a module from elsewhere
+    sys.path.insert(0, _HERE)
+    try:
+        import json5
+    except ImportError:
+        sys.stderr.write(
+            "openclaw-patch: error: the json5 package is missing; it must sit next to this script "
+            "(%s/json5/__init__.py)\n" % _HERE
+        )
+        sys.exit(1)
 
 PROG = "openclaw-patch"
 STATE_VERSION = 1
@@ -677,6 +680,7 @@ def plan_apply(config: Dict[str, Any], spec: Dict[str, Any], state: Optional[Dic
                     current.append(copy.deepcopy(item.item))
                 else:
                     assign(candidate, item.path, [copy.deepcopy(item.item)], created)
+                    created.append(list(item.path))
                 record["added"] = True
                 after = _snapshot(*lookup(candidate, item.path))
                 changes.append(Change(item.path, before, after, "added %s" % json.dumps(item.item)))
@@ -732,7 +736,8 @@ def config_patch(base: Dict[str, Any], target: Dict[str, Any]) -> Tuple[Dict[str
 
     OpenClaw's patch merges objects recursively, replaces scalars, deletes on ``null``, and refuses to
     shrink arrays unless the path is given with ``--replace-path``: so every changed array, every object
-    that replaces a non-object, and every value holding a ``null`` is marked for replacement.
+    that replaces a non-object, and every changed object holding a ``null`` (which a merge would read as
+    "delete") is set as a whole with ``--replace-path``.
     """
     replace: List[str] = []
 
@@ -743,14 +748,15 @@ def config_patch(base: Dict[str, Any], target: Dict[str, Any]) -> Tuple[Dict[str
                 patch[key] = None
         for key, value in t.items():
             here = keys + [key]
-            if value is None and not (key in b and b[key] is None):
+            if key in b and json_equal(b[key], value):
+                continue
+            if value is None:
+                # null means "delete" in a patch; only a replaced parent object can carry a literal null.
                 raise PatchError("%s: cannot set a literal null through OpenClaw's config patch" % ".".join(here))
-            if key in b and isinstance(b[key], dict) and isinstance(value, dict):
+            if key in b and isinstance(b[key], dict) and isinstance(value, dict) and not _holds_null(value):
                 sub = walk(b[key], value, here)
                 if sub:
                     patch[key] = sub
-                continue
-            if key in b and json_equal(b[key], value):
                 continue
             patch[key] = copy.deepcopy(value)
             if isinstance(value, (list, dict)) and (key in b or _holds_null(value)):
