@@ -96,6 +96,7 @@ def _systemctl_function(cfg: StackConfig) -> str:
 def render_wrapper(cfg: StackConfig) -> str:
     """``<installDir>/bin/openclaw-budget``: the enforcer CLI with the service's settings, as its user."""
     paths = layout(cfg)
+    user = shlex.quote(cfg.enforcer.user)
     return "\n".join(
         [
             "#!/bin/sh",
@@ -114,8 +115,8 @@ def render_wrapper(cfg: StackConfig) -> str:
             f"PYTHONPATH={shlex.quote(paths.current_dir)}",
             "PYTHONDONTWRITEBYTECODE=1",
             "export PYTHONPATH PYTHONDONTWRITEBYTECODE",
-            f"exec setpriv --reuid={shlex.quote(cfg.enforcer.user)} --regid=\"$(id -g {shlex.quote(cfg.enforcer.user)})\" "
-            f"--init-groups -- {shlex.quote(paths.python)} -m enforcer \"$@\"",
+            f"exec setpriv --reuid={user} --regid=\"$(id -g {user})\" --init-groups -- "
+            f"{shlex.quote(paths.python)} -m enforcer \"$@\"",
         ]
     ) + "\n"
 

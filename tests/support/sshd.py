@@ -105,7 +105,7 @@ def _keygen(path: Path, comment: str) -> None:
     )
 
 
-def _wait_for_banner(port: int, proc: subprocess.Popen, log: Path, deadline: float) -> bool:
+def _wait_for_banner(port: int, proc: subprocess.Popen, deadline: float) -> bool:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
@@ -172,7 +172,7 @@ def run_sshd(workdir: Path, user: Optional[str] = None, start_timeout: float = 1
             [str(sshd), "-D", "-e", "-f", str(config)], stdout=log_handle, stderr=subprocess.STDOUT
         )
         try:
-            if _wait_for_banner(port, proc, log, time.monotonic() + start_timeout):
+            if _wait_for_banner(port, proc, time.monotonic() + start_timeout):
                 yield SshServer(
                     host=LOOPBACK,
                     port=port,

@@ -146,7 +146,9 @@ if [ -n "$METRICS_DIR" ] && [ ! -d "$(at "$METRICS_DIR")" ]; then
     fail "enforcer.metricsFile: directory $METRICS_DIR does not exist (node_exporter's textfile directory?)"
 fi
 for d in $WRITABLE_DIRS; do
-    user_can_write "$d" || fail "user $SERVICE_USER cannot create files in $d: check its owner and mode and those of every parent (a 0700 home directory keeps other users out: run the enforcer as the home's owner with enforcer.user)"
+    user_can_write "$d" || fail "user $SERVICE_USER cannot create files in $d: check its owner and mode and" \
+        "those of every parent (a 0700 home directory keeps other users out: run the enforcer as the home's" \
+        "owner with enforcer.user)"
 done
 
 # 4. Install directory: root-owned, so the service can't change its own code.

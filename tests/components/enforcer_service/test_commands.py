@@ -34,7 +34,9 @@ HOSTS_AS_ROOT = {
 def shellcheck() -> str:
     found = shutil.which("shellcheck")
     if not found:
-        pytest.fail("shellcheck not found; install it with `bash tests/setup/sshd.sh` (tests/run does this)", pytrace=False)
+        pytest.fail(
+            "shellcheck not found; install it with `bash tests/setup/sshd.sh` (tests/run does this)", pytrace=False
+        )
     return found
 
 
@@ -80,7 +82,8 @@ def test_command_is_the_script_under_sh_with_the_upload_path() -> None:
     assert words[:3] == ["/bin/sh", "-c", script]
     assert words[3] == "openclaw-budget-install"
     # Expanded by the SSH user's login shell, before any sudo.
-    assert install_command(cfg, describe_archive()).endswith(' openclaw-budget-install "$HOME"/.openclaw-usage/enforcer-upload/enforcer.tar')
+    upload = '"$HOME"/.openclaw-usage/enforcer-upload/enforcer.tar'
+    assert install_command(cfg, describe_archive()).endswith(f" openclaw-budget-install {upload}")
 
 
 def test_sudo_prefix() -> None:
@@ -104,7 +107,8 @@ def test_package_hash_is_in_the_install_script() -> None:
 
 def test_no_secret_in_commands() -> None:
     cfg = make_config()
-    for text in (install_command(cfg, describe_archive()), uninstall_command(cfg), upload_dir_command(), upload_dir_cleanup_command()):
+    commands = (install_command(cfg, describe_archive()), uninstall_command(cfg))
+    for text in commands + (upload_dir_command(), upload_dir_cleanup_command()):
         assert fake_token() not in text
         assert "FAKE-TEST-KEY" not in text
 

@@ -46,7 +46,9 @@ def options(monkeypatch: pytest.MonkeyPatch) -> dict[str, pulumi.ResourceOptions
     return seen
 
 
-def build(resources: ResourceTracker, check: Callable[[BudgetEnforcer], None], cfg: StackConfig | None = None, **kw: Any) -> pulumi.Output:
+def build(
+    resources: ResourceTracker, check: Callable[[BudgetEnforcer], None], cfg: StackConfig | None = None, **kw: Any
+) -> pulumi.Output:
     component = BudgetEnforcer("enforcer", cfg or make_config(), **kw)
     return resources.when_registered(lambda: check(component))
 

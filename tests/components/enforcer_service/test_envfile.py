@@ -36,7 +36,8 @@ def sourced(text: str, tmp_path: Path) -> dict[str, str]:
     path.write_text(text)
     code = "import json, os; print(json.dumps(dict(os.environ)))"
     out = subprocess.run(
-        ["env", "-i", "/bin/sh", "-c", 'set -a; . "$1"; set +a; exec "$2" -c "$3"', "sh", str(path), sys.executable, code],
+        ["env", "-i", "/bin/sh", "-c", 'set -a; . "$1"; set +a; exec "$2" -c "$3"']
+        + ["sh", str(path), sys.executable, code],
         check=True,
         capture_output=True,
         text=True,

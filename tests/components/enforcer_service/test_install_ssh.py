@@ -79,7 +79,9 @@ class Host:
         result = self.ssh.run(f"cat > {shlex.quote(str(remote))}", stdin=package.path.read_bytes())
         assert result.returncode == 0, result.stderr
 
-    def install(self, cfg: StackConfig, package: PackageArchive, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def install(
+        self, cfg: StackConfig, package: PackageArchive, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
         self.sandbox.reset_calls()
         env = render_env_file(cfg, fake_token()) if stdin is None else stdin
         return self.run(install_command(cfg, package), stdin=env)
@@ -217,7 +219,9 @@ def test_installed_enforcer_runs_in_its_virtualenv(first_install: FirstInstall) 
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.startswith(str(current / "enforcer")), probe.stdout
-    help_run = subprocess.run([str(python), "-m", "enforcer", "--help"], env=env, cwd="/", capture_output=True, text=True)
+    help_run = subprocess.run(
+        [str(python), "-m", "enforcer", "--help"], env=env, cwd="/", capture_output=True, text=True
+    )
     assert help_run.returncode == 0 and "check" in help_run.stdout, help_run.stderr
 
 
@@ -413,7 +417,9 @@ def test_sftp_relative_path_is_the_login_home(sshd_server: SshServer, tmp_path: 
         options = argv[1 : argv.index(f"{sshd_server.user}@{sshd_server.host}")]
         options = [o if o != "-p" else "-P" for o in options]
         result = subprocess.run(
-            ["sftp", *options, "-b", str(batch), f"{sshd_server.user}@{sshd_server.host}"], capture_output=True, text=True
+            ["sftp", *options, "-b", str(batch), f"{sshd_server.user}@{sshd_server.host}"],
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
         assert (home / name / "payload").read_text() == "payload"

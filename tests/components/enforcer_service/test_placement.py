@@ -43,7 +43,9 @@ def test_enforcer_on_another_host() -> None:
 
 
 def test_flag_outside_every_mount() -> None:
-    message = one_problem(lambda raw: raw["enforcer"].update(flagFile="/tmp/openclaw-budget-exceeded"), "enforcer.flagFile")
+    message = one_problem(
+        lambda raw: raw["enforcer"].update(flagFile="/tmp/openclaw-budget-exceeded"), "enforcer.flagFile"
+    )
     assert "not inside any directory the gateway container mounts" in message
     assert MOUNT in message, "the message names the mounts that would work"
 
@@ -91,7 +93,9 @@ def test_paths_must_be_unit_safe(path: str) -> None:
 
 
 def test_metrics_file_must_be_prom() -> None:
-    message = one_problem(lambda raw: raw["enforcer"].update(metricsFile="/var/lib/x/budget.txt"), "enforcer.metricsFile")
+    message = one_problem(
+        lambda raw: raw["enforcer"].update(metricsFile="/var/lib/x/budget.txt"), "enforcer.metricsFile"
+    )
     assert ".prom" in message
 
 
@@ -112,7 +116,6 @@ def test_preview_stops_before_any_resource(pulumi_mocks: RecordingMocks) -> None
     set_config(config, secret_keys)
     with pytest.raises(pulumi.RunError) as caught:
         run_program()
-    assert "enforcer.flagFile: /tmp/openclaw-budget-exceeded is not inside any directory the gateway container mounts" in str(
-        caught.value
-    )
+    expected = "enforcer.flagFile: /tmp/openclaw-budget-exceeded is not inside any directory the gateway container"
+    assert expected in str(caught.value)
     assert pulumi_mocks.resources == []

@@ -128,7 +128,7 @@ class TestTimer:
         assert list(render_units(make_config())) == [SERVICE_UNIT]
         assert unit_names(self.cfg()) == [SERVICE_UNIT, TIMER_UNIT]
         assert unit_names(make_config()) == [SERVICE_UNIT]
-        assert set(unit_paths(self.cfg())) == {f"/etc/systemd/system/{SERVICE_UNIT}", f"/etc/systemd/system/{TIMER_UNIT}"}
+        assert set(unit_paths(self.cfg())) == {f"/etc/systemd/system/{n}" for n in (SERVICE_UNIT, TIMER_UNIT)}
 
     @pytest.mark.parametrize(
         ("seconds", "spec"),
@@ -151,7 +151,8 @@ class TestTimer:
     def test_uneven_intervals_are_rejected_for_the_timer(self, seconds: int) -> None:
         with pytest.raises(ConfigError) as caught:
             self.cfg(seconds)
-        assert any(re.match(r"enforcer\.intervalSeconds: with runAs 'timer' it must divide", p) for p in caught.value.problems)
+        pattern = r"enforcer\.intervalSeconds: with runAs 'timer' it must divide"
+        assert any(re.match(pattern, p) for p in caught.value.problems)
 
     def test_uneven_intervals_are_fine_for_watch(self) -> None:
         assert make_config({"intervalSeconds": 7}).enforcer.interval_seconds == 7
