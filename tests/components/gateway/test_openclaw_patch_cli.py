@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +20,8 @@ import json5
 import pytest
 
 from tests.components.gateway.configs import CONFIGS, spec_for
-from tests.components.gateway.support import ToolEnv, assert_no_secret, assert_ok, copy_plugin
+from tests.components.gateway.support import PATCH_TOOL, ToolEnv, assert_no_secret, assert_ok, copy_plugin
+from tests.support import tools
 
 BUILT_IN = {"anthropic", "google", "openrouter", "openai"}
 BEARER = "FAKE_OTLP_BEARER_abc123"
@@ -245,38 +249,25 @@ def test_unreadable_config_is_an_error(tmp_path: Path, plugin_dirs: tuple[Path, 
 
 def test_permission_denied_is_an_error(tmp_path: Path, plugin_dirs: tuple[Path, Path]) -> None:
     env = ToolEnv(tmp_path / "perm", CONFIGS["minimal-json5"])
+    spec = env.write_spec(spec_for(str(plugin_dirs[0]), FLAG))
     env.config.chmod(0)
+    command = [sys.executable, str(PATCH_TOOL)]
     if os.geteuid() == 0:
-        # root reads anything: run the tool as "nobody" (a real EACCES) with a world-usable Python.
-        os.chmod(tmp_path, 0o755)
-        for path in [env.root, *env.root.rglob("*")]:
+        # root reads anything: run the tool as "nobody" for a real EACCES, with the system python3 (the venv's
+        # interpreter lives under /root) and a copy of the tool plus json5, as the component ships them.
+        python = shutil.which("python3", path="/usr/bin:/bin")
+        assert python and shutil.which("setpriv"), "needs /usr/bin/python3 and setpriv (util-linux)"
+        shipped = tmp_path / "tool"
+        shipped.mkdir()
+        shutil.copy(PATCH_TOOL, shipped / "openclaw_patch.py")
+        shutil.copytree(Path(json5.__file__).parent, shipped / "json5", ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [tmp_path, *tmp_path.rglob("*")]:
             if path != env.config:
                 path.chmod(0o777 if path.is_dir() else 0o644)
-        import shutil
-        import subprocess
-        import sys
-
-        python = shutil.which("python3", path="/usr/bin:/bin")
-        assert python, "no system python3 to run the tool unprivileged"
-        tool_dir = tmp_path / "tool"
-        tool_dir.mkdir()
-        tool_dir.chmod(0o755)
-        from tests.components.gateway.support import PATCH_TOOL
-
-        shutil.copy(PATCH_TOOL, tool_dir / "openclaw_patch.py")
-        shutil.copytree(Path(json5.__file__).parent, tool_dir / "json5")
-        for path in tool_dir.rglob("*"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        spec = env.write_spec(spec_for(str(plugin_dirs[0]), FLAG))
-        spec.chmod(0o644)
-        proc = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, str(tool_dir / "openclaw_patch.py"),
-             "diff", "--config", str(env.config), "--state", str(env.work / "state.json"), "--spec", str(spec)],
-            capture_output=True, text=True, timeout=60,
-        )
-        del sys
-    else:
-        proc = env.tool("diff", spec=spec_for(str(plugin_dirs[0]), FLAG))
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python,
+                   str(shipped / "openclaw_patch.py")]
+    proc = subprocess.run([*command, "diff", "--config", str(env.config), "--state", str(env.state), "--spec",
+                           str(spec)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cannot read" in proc.stderr and "Permission denied" in proc.stderr, proc.stderr
 
@@ -294,8 +285,6 @@ def test_permission_denied_is_an_error(tmp_path: Path, plugin_dirs: tuple[Path, 
 )
 def test_cli_failure_leaves_file_byte_identical(lab_env: ToolEnv, plugin_dirs: tuple[Path, Path], openclaw: str,
                                                  message: str) -> None:
-    from tests.support import tools
-
     openclaw = openclaw.replace("{node}", str(tools.node_bin_dir() / "node"))
     before = lab_env.bytes()
     proc = lab_env.tool("apply", "--skip-plugin-check", "--no-verify", spec=_base_spec(lab_env, plugin_dirs[0]),
@@ -386,11 +375,6 @@ def test_revert_without_state_is_a_no_op(lab_env: ToolEnv) -> None:
 
 
 def test_help_documents_every_command_and_option() -> None:
-    import subprocess
-    import sys
-
-    from tests.components.gateway.support import PATCH_TOOL
-
     top = subprocess.run([sys.executable, str(PATCH_TOOL), "--help"], capture_output=True, text=True, timeout=60)
     assert top.returncode == 0
     for word in ("diff", "apply", "revert", "managed keys", "comments are lost", "backup", "plugins.allow",
