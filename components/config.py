@@ -416,8 +416,14 @@ class Enforcer(_Model):
         description="Seconds between checks. Keep it at 10 (watch) to close the gate within 15 s of the cost "
         "reaching Prometheus; with runAs 'timer' it must divide a minute, an hour or a day (e.g. 300).",
     )
-    flag_file: str = "/tmp/openclaw-budget-exceeded"
-    state_dir: str = "/var/lib/openclaw-budget"
+    flag_file: str = Field(
+        "/tmp/openclaw-budget-exceeded",
+        description="The flag on the enforcer host. With the gate on, it must sit in a directory the gateway "
+        "container mounts (gateway.mounts), e.g. <mount hostPath>/budget/openclaw-budget-exceeded.",
+    )
+    state_dir: str = Field(
+        "/var/lib/openclaw-budget", description="Decision log, undelivered alerts and the run lock (0700)."
+    )
     install_dir: str = Field(
         "/opt/openclaw-budget", description="Code and virtualenv (root-owned); `destroy` deletes this directory."
     )
