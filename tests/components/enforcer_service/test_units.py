@@ -45,7 +45,7 @@ class TestWatchService:
 
     def test_runs_as_configured_user(self) -> None:
         assert directives(render_service(make_config({"user": "sam"})))["User"] == ["sam"]
-        assert directives(render_service(make_config()))["User"] == ["openclaw-budget"]
+        assert directives(render_service(make_config({"user": "openclaw-budget"})))["User"] == ["openclaw-budget"]
 
     def test_hardening(self) -> None:
         unit = directives(render_service(make_config()))
@@ -93,7 +93,7 @@ class TestWatchService:
         assert directives(render_service(make_config()))["PrivateTmp"] == ["yes"]
 
     def test_remove_ipc_only_for_the_dedicated_user(self) -> None:
-        assert directives(render_service(make_config()))["RemoveIPC"] == ["yes"]
+        assert directives(render_service(make_config({"user": "openclaw-budget"})))["RemoveIPC"] == ["yes"]
         # For a login user it would delete that user's other IPC objects whenever the service stops.
         assert "RemoveIPC" not in directives(render_service(make_config({"user": "sam"})))
 
