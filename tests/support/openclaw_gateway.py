@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -115,6 +116,33 @@ class AgentResult:
         """Compact description for assertion messages (no secrets: the test token never appears here)."""
         return (f"rc={self.returncode} status={self.status} error={self.error}\n"
                 f"text={self.text!r}\nstderr tail:\n{self.stderr[-2000:]}")
+
+
+@dataclass
+class ChatResult:
+    """Outcome of one ``chat.send`` (the webchat / channel auto-reply path) awaited with ``agent.wait``."""
+
+    run_id: str
+    send: Dict[str, Any]   # chat.send's acknowledgement, e.g. {"runId": ..., "status": "started"}
+    wait: Dict[str, Any]   # agent.wait's answer, e.g. {"runId", "status": "ok"|"error", "error", "terminalReply"}
+
+    @property
+    def status(self) -> Optional[str]:
+        return self.wait.get("status")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def error(self) -> Optional[str]:
+        error = self.wait.get("error")
+        return error if isinstance(error, str) or error is None else json.dumps(error)
+
+    @property
+    def reply_text(self) -> Optional[str]:
+        """The text the user sees for this turn (``terminalReply.text``), when OpenClaw reports one."""
+        return (self.wait.get("terminalReply") or {}).get("text")
 
 
 class OpenClawGateway:
@@ -266,6 +294,32 @@ class OpenClawGateway:
         except ValueError:
             envelope = None
         return AgentResult(proc.returncode, proc.stdout, proc.stderr, envelope)
+
+
+    def call(self, method: str, params: Mapping[str, Any], timeout: float = 60) -> Dict[str, Any]:
+        """``openclaw gateway call <method> --json`` (the Gateway RPC); fails on a non-JSON answer."""
+        proc = self.run_cli("gateway", "call", method, "--json", "--timeout", str(int(timeout * 1000)),
+                            "--params", json.dumps(params), timeout=timeout + 60)
+        try:
+            answer = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"gateway call {method} gave no JSON (rc={proc.returncode}):\n"
+                                 f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}") from None
+        if proc.returncode != 0:
+            raise AssertionError(f"gateway call {method} failed (rc={proc.returncode}): {answer}")
+        return answer
+
+    def chat_send(self, message: str, session_key: str = "agent:main:main", timeout: float = 180) -> ChatResult:
+        """Send ``message`` the way webchat and channels do (RPC ``chat.send``) and wait for the run to end.
+
+        This path (the auto-reply runner) is the one that emits ``model.usage``, hence the OTLP token and
+        cost metrics (openclaw.md §9/§12); ``openclaw agent`` is the CLI path.
+        """
+        run_id = f"test-{uuid.uuid4()}"
+        send = self.call("chat.send", {"sessionKey": session_key, "message": message, "idempotencyKey": run_id})
+        run_id = send.get("runId", run_id)
+        wait = self.call("agent.wait", {"runId": run_id, "timeoutMs": int(timeout * 1000)}, timeout=timeout + 10)
+        return ChatResult(run_id, send, wait)
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:

@@ -207,6 +207,12 @@ def test_no_flag_run_reaches_the_model(gate: GateHarness) -> None:
     usage = result.envelope["result"]["meta"]["agentMeta"]["usage"]
     assert usage["input"] == 1000 and usage["output"] == 200  # the fake's usage made it back
 
+    # The webchat / channel path (RPC chat.send) as well.
+    before = gate.model.completion_count()
+    chat = gate.gateway.chat_send("ping from webchat with the gate open")
+    assert chat.ok, chat.wait
+    assert gate.model.completion_count() >= before + 1
+
 
 def test_enforcer_block_refuses_runs_and_recovery_reopens_without_restart(
         gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
@@ -227,6 +233,12 @@ def test_enforcer_block_refuses_runs_and_recovery_reopens_without_restart(
         assert line in message, f"{line!r} missing from:\n{message}"
     assert f"Reason: {flag['reason'].rstrip('.')}." in message
     assert result.text == message  # the refusal is the reply the user sees
+
+    # Webchat and channels (RPC chat.send, the auto-reply runner) get the same refusal.
+    chat = gateway.chat_send("ping from webchat while over budget")
+    assert chat.status == "error" and chat.error == message, chat.wait
+    assert chat.reply_text == message, chat.wait
+    assert model.completion_count() == before, "a refused webchat run reached the model"
 
     # The window moves on (enforcer test clock +2 h): spend leaves the window, recovery removes the flag.
     console_before = len(gateway.console_text())
