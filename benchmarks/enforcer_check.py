@@ -121,7 +121,7 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
         compact_s = wait_for_compaction(prom)
         env = {"PATH": os.environ.get("PATH", ""), "PROMETHEUS_URL": prom.url, "MAX_DAILY_USD": "5",
                "BUDGET_STATE_DIR": str(workdir / f"state-{n}"), "BUDGET_FLAG_FILE": str(workdir / f"flag-{n}"),
-               "BUDGET_METRICS_FILE": str(workdir / f"m-{n}.prom")}
+               "BUDGET_METRICS_FILE": str(workdir / f"m-{n}.prom"), "BUDGET_HTTP_TIMEOUT": "120"}
         run_check(env)  # warm-up: page cache, first chunk reads
         walls, rss, requests = [], [], []
         for _ in range(repeats):

@@ -208,7 +208,8 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        errors.append(f"BUDGET_TZ={tz_name!r} is not an IANA time zone name (example: BUDGET_TZ=Europe/Rome)")
+        errors.append(f"BUDGET_TZ={tz_name!r} is not an IANA time zone name (example: BUDGET_TZ=Europe/Rome; "
+                      "if the name is right, the host lacks a tz database: install the tzdata package)")
 
     policy = (_get(env, "BUDGET_ON_BACKEND_ERROR") or "closed").lower()
     if policy == "hold_last":

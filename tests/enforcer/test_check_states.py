@@ -100,3 +100,27 @@ def test_under_warn_over_then_recover_when_window_moves(start_prometheus, make_e
     assert [j["state"] for j in journal] == ["ok", "warn", "warn", "blocked", "blocked", "warn"]
     assert [j["message"] for j in journal] == [None, "warn", None, "blocked", None, "recovered"]
     assert all("sum by (openclaw_provider, openclaw_model)" in j["query"] for j in journal)
+
+    # the Matrix token appears nowhere: not in output, state, journal, flag or metrics
+    outputs = "".join(p.stdout + p.stderr for p in enf.runs)
+    files = "".join(f.read_text() for f in list(enf.state_dir.iterdir()) + [enf.metrics] if f.is_file())
+    assert matrix.bot_token not in outputs + files
+
+
+def test_per_model_cap_blocks_with_scope_in_reason(start_prometheus, make_enforcer, matrix):
+    now = time.time()
+    history = [
+        _series(now, [(now - 29 * H, 1.0), (now - 2 * H, 1.3)], "anthropic", "claude-opus-4"),
+        _series(now, [(now - 29 * H, 1.0), (now - 2 * H, 0.4)], "openai", "gpt-5"),
+    ]
+    prom = start_prometheus(history, now=now)
+    room = matrix.new_room()
+    enf = make_enforcer(prom.url, matrix, room, BUDGET_MODEL_CAPS='{"anthropic/claude-opus-4": 1.0}')
+    out = enf.check(now=now).stdout
+    assert "state=blocked" in out and "scope=anthropic/claude-opus-4" in out
+    flag = enf.flag_json()
+    assert flag["cap_usd"] == 1.0 and 1.3 <= flag["spent_usd"] <= 1.31
+    assert "budget for anthropic/claude-opus-4 exceeded" in flag["reason"]
+    body = matrix.bodies(room)[0]
+    assert "$1.30 of $1.00 (130%) for anthropic/claude-opus-4" in body and "total $1.70 of $5.00 (34%)" in body
+    assert 'openclaw_budget_scope_cap_usd{scope="anthropic/claude-opus-4"} 1' in enf.metrics.read_text()
