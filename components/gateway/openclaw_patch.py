@@ -10,9 +10,10 @@ after a change checks that the gateway really picked it up.
 Why the file is edited here rather than through ``openclaw config set``: ``config get`` redacts secrets
 (apiKey becomes ``__OPENCLAW_REDACTED__``) and materialises defaults, so a read-modify-write through it
 would destroy API keys; and ``config patch`` replaces arrays wholesale.  OpenClaw still has the last word:
-the exact candidate is expressed as a ``config patch`` (with ``--replace-path`` for every replaced array or
-object) and checked with ``config patch --dry-run --json --stdin`` by the gateway's CLI, which reads the
-same openclaw.json (bind-mounted into the container) and needs no temporary file inside the container.
+the exact candidate file is written next to openclaw.json (the directory the container mounts) and checked
+with the gateway's own ``config validate --json``, ``OPENCLAW_CONFIG_PATH`` pointing at it (passed with
+``-e`` through ``docker exec``).  ``config patch --dry-run`` is not enough: in 2026.9.6 it does not check
+the config of a plugin whose load path the same change adds.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import datetime
 import fcntl
 import json
 import os
+import posixpath
 import re
 import shlex
 import stat
@@ -71,7 +73,6 @@ DEFAULT_LOG_FAILURES = (
 )
 
 _SECRET_KEY = re.compile(r"(?i)(api[-_]?key|token|secret|password|authorization|bearer|cookie)")
-_SIMPLE_PATH_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$:-]*$")
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -118,17 +119,6 @@ def path_str(path: Sequence[Segment]) -> str:
 
 def path_key(path: Sequence[Segment]) -> str:
     return json.dumps(list(path), sort_keys=True)
-
-
-def cli_path(keys: Sequence[str]) -> str:
-    """A path in OpenClaw's dot/bracket syntax (keys with dots or odd characters in brackets)."""
-    out = ""
-    for key in keys:
-        if _SIMPLE_PATH_KEY.match(key):
-            out += ("." if out else "") + key
-        else:
-            out += "[%s]" % json.dumps(key)
-    return out
 
 
 def _select(node: Any, seg: Segment, where: Sequence[Segment]) -> Tuple[bool, Any]:
@@ -728,54 +718,6 @@ def plan_revert(config: Dict[str, Any], state: Dict[str, Any]) -> Plan:
     return Plan(candidate, {"version": STATE_VERSION, "records": [], "created": []}, changes, conflicts)
 
 
-# ---------------------------------------------------------------------------- expressing a candidate
-
-
-def config_patch(base: Dict[str, Any], target: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
-    """An ``openclaw config patch`` (merge patch + ``--replace-path`` list) that turns ``base`` into ``target``.
-
-    OpenClaw's patch merges objects recursively, replaces scalars, deletes on ``null``, and refuses to
-    shrink arrays unless the path is given with ``--replace-path``: so every changed array, every object
-    that replaces a non-object, and every changed object holding a ``null`` (which a merge would read as
-    "delete") is set as a whole with ``--replace-path``.
-    """
-    replace: List[str] = []
-
-    def walk(b: Dict[str, Any], t: Dict[str, Any], keys: List[str]) -> Dict[str, Any]:
-        patch: Dict[str, Any] = {}
-        for key in b:
-            if key not in t:
-                patch[key] = None
-        for key, value in t.items():
-            here = keys + [key]
-            if key in b and json_equal(b[key], value):
-                continue
-            if value is None:
-                # null means "delete" in a patch; only a replaced parent object can carry a literal null.
-                raise PatchError("%s: cannot set a literal null through OpenClaw's config patch" % ".".join(here))
-            if key in b and isinstance(b[key], dict) and isinstance(value, dict) and not _holds_null(value):
-                sub = walk(b[key], value, here)
-                if sub:
-                    patch[key] = sub
-                continue
-            patch[key] = copy.deepcopy(value)
-            if isinstance(value, (list, dict)) and (key in b or _holds_null(value)):
-                replace.append(cli_path(here))
-        return patch
-
-    return walk(base, target, []), replace
-
-
-def _holds_null(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, dict):
-        return any(_holds_null(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_null(v) for v in value)
-    return False
-
-
 # ----------------------------------------------------------------------------------- the OpenClaw CLI
 
 
@@ -811,12 +753,27 @@ class OpenClawCli:
     def display(self, args: Sequence[str]) -> str:
         return self.command + " " + " ".join(shlex.quote(a) for a in args)
 
-    def run(self, args: Sequence[str], stdin: Optional[str] = None,
-            timeout: Optional[float] = None) -> "subprocess.CompletedProcess[str]":
+    def command_with_env(self, env: Dict[str, str]) -> Tuple[List[str], Dict[str, str]]:
+        """argv and process environment that give the CLI ``env``.
+
+        ``docker exec`` / ``podman exec`` (also behind ``sudo``) start the CLI in a container, which does
+        not inherit our environment: the variables go in as ``-e`` options.  Any other command inherits it.
+        """
+        for index, word in enumerate(self.argv[:-1]):
+            if os.path.basename(word) in ("docker", "podman") and self.argv[index + 1] == "exec":
+                options: List[str] = []
+                for name, value in sorted(env.items()):
+                    options += ["-e", "%s=%s" % (name, value)]
+                return self.argv[: index + 2] + options + self.argv[index + 2:], {}
+        return list(self.argv), dict(env)
+
+    def run(self, args: Sequence[str], stdin: Optional[str] = None, timeout: Optional[float] = None,
+            env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
+        argv, extra_env = self.command_with_env(env or {})
         try:
             return subprocess.run(
-                self.argv + list(args), input=stdin if stdin is not None else "", capture_output=True, text=True,
-                timeout=timeout or self.timeout,
+                argv + list(args), input=stdin if stdin is not None else "", capture_output=True, text=True,
+                timeout=timeout or self.timeout, env=dict(os.environ, **extra_env) if extra_env else None,
             )
         except FileNotFoundError:
             raise OpenClawUnavailable(
@@ -834,8 +791,9 @@ class OpenClawCli:
             "the OpenClaw CLI failed (exit %d): %s\n%s" % (proc.returncode, self.display(args), self.redact(tail))
         )
 
-    def run_json(self, args: Sequence[str], stdin: Optional[str] = None) -> Tuple[int, Any]:
-        proc = self.run(args, stdin)
+    def run_json(self, args: Sequence[str], stdin: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None) -> Tuple[int, Any]:
+        proc = self.run(args, stdin, env=env)
         try:
             return proc.returncode, parse_json_output(proc.stdout)
         except ValueError:
@@ -843,7 +801,7 @@ class OpenClawCli:
 
 
 def _problems(answer: Any) -> List[str]:
-    """OpenClaw's error messages from a ``--json`` answer (patch dry-run or validate shapes)."""
+    """OpenClaw's error messages from a ``--json`` answer (``config validate`` or ``config patch`` shapes)."""
     problems: List[str] = []
     if not isinstance(answer, dict):
         return problems
@@ -858,23 +816,70 @@ def _problems(answer: Any) -> List[str]:
     return problems
 
 
-def validate_with_openclaw(cli: OpenClawCli, current: Dict[str, Any], candidate: Dict[str, Any]) -> int:
-    """Ask the gateway's CLI whether ``candidate`` is a valid openclaw.json; returns OpenClaw's op count."""
-    patch, replace_paths = config_patch(current, candidate)
-    if not patch:
-        return 0
-    args = ["config", "patch", "--dry-run", "--json", "--stdin"]
-    for replace_path in replace_paths:
-        args += ["--replace-path", replace_path]
-    code, answer = cli.run_json(args, stdin=json.dumps(patch, ensure_ascii=False))
-    if code == 0 and isinstance(answer, dict) and answer.get("ok") is True:
-        return int(answer.get("operations") or 0)
+def gateway_config_path(cli: OpenClawCli) -> str:
+    """Where the CLI reads openclaw.json (inside the container for ``docker exec``): ``config file``."""
+    args = ["config", "file"]
+    proc = cli.run(args)
+    paths = [line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("/")]
+    if proc.returncode != 0 or not paths:
+        raise cli.failure(args, proc)
+    return paths[-1]
+
+
+def validate_with_openclaw(cli: OpenClawCli, config_path: str, info: os.stat_result, text: str,
+                           out: Callable[[str], None]) -> None:
+    """Let the gateway's own CLI judge the exact file we are about to write; raise if it says no.
+
+    The candidate is written next to openclaw.json (same owner and mode, so the gateway's user can read
+    it; inside the container through the same bind-mounted directory) and checked with
+    ``config validate --json`` with ``OPENCLAW_CONFIG_PATH`` pointing at it: the same full check the
+    gateway runs on a reload, including the config schemas of plugins the candidate newly loads (which
+    ``config patch --dry-run`` does not check in 2026.9.6).  The candidate is removed afterwards.
+    """
+    in_gateway = gateway_config_path(cli)
+    directory = os.path.dirname(os.path.abspath(config_path))
+    fd, candidate = tempfile.mkstemp(prefix=".openclaw-patch-candidate-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
+            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+                except PermissionError:
+                    pass  # the CLI may still read it; if not, it says so below
+        seen = posixpath.join(posixpath.dirname(in_gateway), os.path.basename(candidate))
+        args = ["config", "validate", "--json"]
+        code, answer = cli.run_json(args, env={"OPENCLAW_CONFIG_PATH": seen})
+    finally:
+        try:
+            os.unlink(candidate)
+        except OSError:
+            pass
+    if not isinstance(answer, dict):
+        raise OpenClawUnavailable("`%s` gave no verdict" % cli.display(args))
+    if answer.get("path") not in (None, seen):
+        raise OpenClawUnavailable(
+            "the OpenClaw CLI checked %s instead of the candidate %s: --openclaw must pass environment variables to "
+            "the CLI (a local command, or `docker exec` / `podman exec`, which get -e)" % (answer.get("path"), seen)
+        )
     problems = [cli.redact(p) for p in _problems(answer)]
+    if answer.get("valid") is True and code == 0:
+        for warning in answer.get("warnings") or []:
+            text_ = warning.get("message") if isinstance(warning, dict) else str(warning)
+            path = warning.get("path") if isinstance(warning, dict) else None
+            out("OpenClaw warning: %s" % cli.redact("%s: %s" % (path, text_) if path else str(text_)))
+        return
+    if any("file not found" in p for p in problems):
+        raise OpenClawUnavailable(
+            "the OpenClaw CLI does not see %s (it reads %s): --config must be the file the gateway reads, in a "
+            "directory bind-mounted into the container" % (config_path, in_gateway)
+        )
     if problems:
         raise OpenClawRejected(problems)
-    raise OpenClawUnavailable(
-        "the OpenClaw CLI gave no verdict (exit %d): %s" % (code, cli.redact(json.dumps(answer)[:500]))
-    )
+    raise OpenClawUnavailable("`%s` answered neither valid nor a problem (exit %d): %s"
+                              % (cli.display(args), code, cli.redact(json.dumps(answer)[:500])))
 
 
 def _is_trusted(entry: Dict[str, Any]) -> bool:
@@ -1177,14 +1182,23 @@ def _write(ctx: Context, original: bytes, info: os.stat_result, candidate: Dict[
     return backup
 
 
-def _reload_plugins(ctx: Context, plugin_ids: List[str]) -> None:
-    """New plugin code on disk: ask the running gateway to load it (``plugins reload``)."""
+def _reload_plugins(ctx: Context, plugin_ids: List[str], strict: bool) -> bool:
+    """New plugin code on disk: ask the running gateway to load it (``plugins reload``).
+
+    Without verification (``strict`` false: no running gateway is expected) a failed reload is a warning,
+    and the next apply tries again.
+    """
     args = ["plugins", "reload"] + plugin_ids
     ctx.out("plugin code changed, reloading: %s" % ctx.cli.display(args))
     proc = ctx.cli.run(args)
-    if proc.returncode != 0:
-        raise PatchError("the gateway did not reload %s, so it still runs the old code (restart it to load the "
-                         "new one):\n%s" % (", ".join(plugin_ids), ctx.cli.failure(args, proc)))
+    if proc.returncode == 0:
+        return True
+    message = ("the gateway did not reload %s, so a running gateway still has the old code (restart it to load "
+               "the new one):\n%s" % (", ".join(plugin_ids), ctx.cli.failure(args, proc)))
+    if strict:
+        raise PatchError(message)
+    ctx.warn(message)
+    return False
 
 
 def _run_restart(ctx: Context) -> bool:
@@ -1242,8 +1256,8 @@ def cmd_apply(ctx: Context) -> int:
         wrote = False
         baseline: Optional[float] = None
         if plan.changes:
-            operations = validate_with_openclaw(ctx.cli, config, plan.candidate)
-            ctx.out("OpenClaw accepted the change (`config patch --dry-run`: %d operation(s))" % operations)
+            validate_with_openclaw(ctx.cli, ctx.config_path, info, dump_config(plan.candidate), ctx.out)
+            ctx.out("OpenClaw accepted the change (`config validate` of the new file)")
             if do_verify:
                 baseline = baseline_exporter_seq(ctx.cli, ctx.spec)
             # State first: if we die between the two writes, revert still knows the true previous values.
@@ -1256,10 +1270,12 @@ def cmd_apply(ctx: Context) -> int:
             if state is None or any(state.get(k) != plan.state[k] for k in ("records", "created", "pluginRevisions")):
                 save_state(ctx.state_path, plan.state, ctx.config_path)
             ctx.out("%s: already up to date; no change, file left byte-identical" % ctx.config_path)
+        reloaded = False
         if wrote or installed or reload:
-            if not _run_restart(ctx) and reload:
-                _reload_plugins(ctx, reload)
-        if reload:
+            reloaded = _run_restart(ctx)
+            if reload and not reloaded:
+                reloaded = _reload_plugins(ctx, reload, strict=do_verify)
+        if reload and reloaded:
             plan.state["pluginRevisions"].update({k: ctx.spec["pluginRevisions"][k] for k in reload})
             save_state(ctx.state_path, plan.state, ctx.config_path)
         if do_verify:
@@ -1283,7 +1299,7 @@ def cmd_revert(ctx: Context) -> int:
             if ctx.args.no_validate:
                 ctx.warn("--no-validate: OpenClaw is not asked to check the reverted file")
             else:
-                validate_with_openclaw(ctx.cli, config, plan.candidate)
+                validate_with_openclaw(ctx.cli, ctx.config_path, info, dump_config(plan.candidate), ctx.out)
             backup = _write(ctx, original, info, plan.candidate)
             ctx.out("%s: reverted %d change(s) (backup: %s):" % (ctx.config_path, len(plan.changes), backup))
             _report(ctx, plan)
@@ -1332,9 +1348,11 @@ managed keys (nothing else in the file is touched):
 
 how it works:
   The raw file is read (JSON5: comments, trailing commas, unquoted keys) - never `openclaw config get`,
-  which redacts secrets.  The candidate is checked by the gateway's own CLI with
-  `config patch --dry-run --json --stdin` before anything is written; if OpenClaw rejects it the file is
-  left byte-identical and its messages (naming the key) are shown.  The file is then written as plain
+  which redacts secrets.  The candidate file is checked by the gateway's own CLI before anything is
+  replaced: written next to openclaw.json (same owner and mode) and run through `config validate --json`
+  with OPENCLAW_CONFIG_PATH pointing at it (`config file` says where the CLI reads openclaw.json; for
+  `docker exec` / `podman exec` the variable is passed with -e).  If OpenClaw rejects it the file is left
+  byte-identical and its messages (naming the key) are shown.  The file is then written as plain
   JSON (2-space indent): comments are lost, and the timestamped backup taken before every write keeps
   them.  Writes are atomic (temp file, fsync, rename; owner and mode kept).  A second apply with the same
   spec changes nothing and leaves the file byte-identical.  The previous value (or absence) of every

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -247,11 +248,15 @@ def test_unreadable_config_is_an_error(tmp_path: Path, plugin_dirs: tuple[Path, 
         assert env.config.read_bytes() == before
 
 
-def test_permission_denied_is_an_error(tmp_path: Path, plugin_dirs: tuple[Path, Path]) -> None:
-    env = ToolEnv(tmp_path / "perm", CONFIGS["minimal-json5"])
+def test_permission_denied_is_an_error(request: pytest.FixtureRequest, plugin_dirs: tuple[Path, Path]) -> None:
+    # Under /tmp directly: "nobody" must be able to reach everything but the config itself.
+    base = Path(tempfile.mkdtemp(prefix="openclaw-patch-perm-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    env = ToolEnv(base / "perm", CONFIGS["minimal-json5"])
     spec = env.write_spec(spec_for(str(plugin_dirs[0]), FLAG))
     env.config.chmod(0)
     command = [sys.executable, str(PATCH_TOOL)]
+    tmp_path = base
     if os.geteuid() == 0:
         # root reads anything: run the tool as "nobody" for a real EACCES, with the system python3 (the venv's
         # interpreter lives under /root) and a copy of the tool plus json5, as the component ships them.
@@ -293,6 +298,22 @@ def test_cli_failure_leaves_file_byte_identical(lab_env: ToolEnv, plugin_dirs: t
     assert message in proc.stderr, proc.stderr
     assert lab_env.bytes() == before
     assert not lab_env.backups() and not lab_env.state.exists()
+
+
+def test_a_cli_that_reads_another_file_is_detected(lab_env: ToolEnv, plugin_dirs: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    """An --openclaw that does not pass our environment on (here: overrides it) must not validate the wrong file."""
+    elsewhere = tmp_path / "elsewhere" / "openclaw.json"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('{gateway: {mode: "local"}}')
+    wrapper = f"env OPENCLAW_CONFIG_PATH={elsewhere} {lab_env.openclaw_command()}"
+    before = lab_env.bytes()
+    proc = lab_env.tool("apply", "--skip-plugin-check", "--no-verify", spec=_base_spec(lab_env, plugin_dirs[0]),
+                        openclaw=wrapper)
+    assert proc.returncode == 1
+    assert "instead of the candidate" in proc.stderr or "does not see" in proc.stderr, proc.stderr
+    assert lab_env.bytes() == before
+    assert [p.name for p in lab_env.config.parent.iterdir()] == ["openclaw.json"]  # candidate removed
 
 
 # ------------------------------------------------------------------------------------- behaviours
@@ -360,7 +381,7 @@ def test_spec_change_restores_keys_no_longer_managed(lab_env: ToolEnv, plugin_di
     assert "openclaw-budget-gate" not in config["plugins"]["entries"]
     assert "load" not in config["plugins"]  # we created plugins.load; empty again, so removed
     original = json5.loads(CONFIGS["custom-provider"])
-    assert same(config["models"], original["models"])
+    assert same(config["models"]["providers"]["lab"], original["models"]["providers"]["lab"])
     lab_env.validate()
     assert_ok(lab_env.tool("revert"))
     assert same(json.loads(lab_env.config.read_text()), original)
@@ -382,6 +403,7 @@ def test_help_documents_every_command_and_option() -> None:
         assert word in top.stdout, word
     apply = subprocess.run([sys.executable, str(PATCH_TOOL), "apply", "--help"], capture_output=True, text=True,
                            timeout=60)
+    text = " ".join(apply.stdout.split())
     for option in ("--config", "--openclaw", "--spec", "--state", "--no-verify", "--skip-plugin-check",
                    "docker exec -i openclaw-gateway node /app/dist/entry.js"):
-        assert option in apply.stdout, option
+        assert option in text, option

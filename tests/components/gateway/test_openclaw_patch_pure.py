@@ -9,7 +9,6 @@ from typing import Any, Optional
 import pytest
 
 from components.gateway import openclaw_patch as op
-from tests.components.gateway.patch_model import Refused, apply_openclaw_patch
 
 OTEL = {"enabled": True, "endpoint": "http://collector:4318", "protocol": "http/protobuf",
         "serviceName": "openclaw-gateway", "metrics": True, "traces": False, "logs": False, "flushIntervalMs": 30000}
@@ -244,35 +243,19 @@ def test_plugin_revision_change_asks_for_a_reload() -> None:
     assert op.plugins_to_reload(spec(pluginRevisions={"gate": "b"}), first.state) == ["gate"]
 
 
-# ------------------------------------------------------------------------------ the OpenClaw patch
+# ------------------------------------------------------------------------------------ the OpenClaw CLI
 
 
-def test_candidate_as_openclaw_patch_with_replace_paths() -> None:
-    base = {"diagnostics": {"flags": ["x"], "otel": {"enabled": True, "metricNamePrefix": "c."}},
-            "models": {"providers": {"local.vllm": {"models": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]}}},
-            "plugins": {"allow": ["memory-core"]}}
-    target = copy.deepcopy(base)
-    target["diagnostics"]["otel"] = dict(OTEL)
-    target["models"]["providers"]["local.vllm"]["models"][0]["cost"] = {"input": 1}
-    target["plugins"]["allow"].append("diagnostics-otel")
-    target["plugins"]["entries"] = {"diagnostics-otel": {"enabled": True}}
-    patch, replace = op.config_patch(base, target)
-    assert patch["diagnostics"]["otel"]["metricNamePrefix"] is None  # removed key: null deletes it
-    assert "flags" not in patch["diagnostics"]
-    assert sorted(replace) == ['models.providers["local.vllm"].models', "plugins.allow"]
-    assert apply_openclaw_patch(base, patch, replace) == target
-    with pytest.raises(Refused):  # without --replace-path OpenClaw refuses to shrink an array
-        apply_openclaw_patch(base, op.config_patch(base, {**base, "plugins": {"allow": []}})[0], [])
-
-
-def test_a_literal_null_cannot_be_expressed_and_says_so() -> None:
-    with pytest.raises(op.PatchError, match="literal null"):
-        op.config_patch({"a": 1}, {"a": None})
-
-
-def test_cli_path_brackets_odd_keys() -> None:
-    assert op.cli_path(["models", "providers", "local.vllm", "models"]) == 'models.providers["local.vllm"].models'
-    assert op.cli_path(["plugins", "entries", "diagnostics-otel"]) == "plugins.entries.diagnostics-otel"
+@pytest.mark.parametrize("command, argv, env", [
+    ("node /opt/openclaw/openclaw.mjs", ["node", "/opt/openclaw/openclaw.mjs"], {"OPENCLAW_CONFIG_PATH": "/c.json"}),
+    ("docker exec -i openclaw-gateway node /app/dist/entry.js",
+     ["docker", "exec", "-e", "OPENCLAW_CONFIG_PATH=/c.json", "-i", "openclaw-gateway", "node", "/app/dist/entry.js"], {}),
+    ("sudo -n /usr/bin/podman exec claw openclaw",
+     ["sudo", "-n", "/usr/bin/podman", "exec", "-e", "OPENCLAW_CONFIG_PATH=/c.json", "claw", "openclaw"], {}),
+])
+def test_environment_reaches_the_cli_even_in_a_container(command: str, argv: list[str], env: dict[str, str]) -> None:
+    cli = op.OpenClawCli(command, 10, op.Redactor([]))
+    assert cli.command_with_env({"OPENCLAW_CONFIG_PATH": "/c.json"}) == (argv, env)
 
 
 def test_openclaw_answers_are_parsed_into_problems() -> None:
@@ -281,6 +264,8 @@ def test_openclaw_answers_are_parsed_into_problems() -> None:
     assert op._problems(patch_answer) == ["diagnostics.otel.protocol: Invalid input"]
     assert op._problems(validate_answer) == ["<root>: JSON5 parse failed"]
     assert op.parse_json_output('warning: x\n{"ok": true}\n') == {"ok": True}
+    not_found = {"ok": False, "error": {"type": "cli_error", "message": "file not found"}, "valid": False}
+    assert op._problems(not_found) == ["file not found"]
 
 
 # ------------------------------------------------------------------------------- secrets and spec
