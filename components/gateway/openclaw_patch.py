@@ -72,6 +72,8 @@ DEFAULT_LOG_FAILURES = (
     r"config reload failed",
 )
 
+#: Gateway log lines worth showing when the verification fails.
+_LOG_EVIDENCE = re.compile(r"(?i)diagnostics|otel|plugins?\b|reload|restart")
 _SECRET_KEY = re.compile(r"(?i)(api[-_]?key|token|secret|password|authorization|bearer|cookie)")
 
 
@@ -1040,6 +1042,7 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, baseline_seq: Opt
     want_exporter = options.get("exporter", True) and bool(expected)
     exporter_ok = not want_exporter
     ready_ok = not (log_command and ready)
+    log = ""
     while True:
         if log_command:
             argv = shlex.split(log_command.replace("{since}", since))
@@ -1080,9 +1083,12 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, baseline_seq: Opt
                             % "; ".join(evidence))
             if not ready_ok:
                 what.append("no gateway log line matching %s from %r" % ([r.pattern for r in ready], log_command))
+            relevant = [line for line in log.splitlines() if _LOG_EVIDENCE.search(line)][-8:]
+            shown = ("\n  gateway log (%s):\n" % log_command + "\n".join("    " + redact(l) for l in relevant)
+                     if relevant else "")
             raise PatchError(
-                "verification failed after %ds: %s.\n  Check the gateway log, and that diagnostics-otel is installed "
-                "and enabled (`%s`)." % (timeout, "; ".join(what), cli.display(["plugins", "list"]))
+                "verification failed after %ds: %s.%s\n  Check that diagnostics-otel is installed and enabled "
+                "(`%s`)." % (timeout, "; ".join(what), shown, cli.display(["plugins", "list"]))
             )
 
 
