@@ -141,16 +141,21 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 t = time.perf_counter()
                 runner.run_check(cfg, out=devnull, err=devnull)
                 warm.append(time.perf_counter() - t)
-        client = PrometheusClient(prom.url, 30)
-        expr = spend_query(DEFAULT_COST_SELECTOR, 86400)
-        qtimes = []
+        client = PrometheusClient(prom.url, 120)
+        qtimes, fast_times, plain_times = [], [], []
+        plain = f"sum by (openclaw_provider, openclaw_model) (increase({DEFAULT_COST_SELECTOR}[86400s]))"
         for _ in range(repeats):
-            t = time.perf_counter()
-            rows = client.query(expr)
-            qtimes.append(time.perf_counter() - t)
+            for times, expr in ((qtimes, spend_query(DEFAULT_COST_SELECTOR, 86400)),
+                                (fast_times, spend_query(DEFAULT_COST_SELECTOR, 86400, mode="fast")),
+                                (plain_times, plain)):
+                t = time.perf_counter()
+                rows = client.query(expr)
+                times.append(time.perf_counter() - t)
         return {"series": n, "samples": samples, "load_s": round(load_s, 1), "compact_wait_s": round(compact_s, 1), "rows": len(rows),
                 "check_wall_s_median": round(statistics.median(walls), 3), "check_wall_s_max": round(max(walls), 3),
                 "query_s_median": round(statistics.median(qtimes), 3),
+                "fast_query_s_median": round(statistics.median(fast_times), 3),
+                "plain_increase_s_median": round(statistics.median(plain_times), 3),
                 "warm_check_s_median": round(statistics.median(warm), 3), "peak_rss_mb_max": round(max(rss), 1),
                 "http_requests_per_check": sorted(set(requests)), "log_line": line}
     finally:

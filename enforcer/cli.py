@@ -35,6 +35,7 @@ ENV_HELP = """environment:
   BUDGET_MODEL_CAPS         optional JSON {"provider": usd, "provider/model": usd}
   BUDGET_FREE_MODELS        comma-separated provider/model globs that are free on purpose
   BUDGET_OPENCLAW_CLI       optional OpenClaw CLI argv prefix for doctor's ledger comparison
+  BUDGET_QUERY_MODE         exact (default) or fast (one window scan, for thousands of series)
 """
 
 

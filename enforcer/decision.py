@@ -87,7 +87,7 @@ def txn_id(kind: str, created_at: str, window_id: Optional[str]) -> str:
 
 def block_reason(worst: CapStatus, window: Window) -> str:
     scope = "daily budget" if worst.cap.provider is None else f"budget for {worst.cap.scope}"
-    return (f"{scope} exceeded: ${worst.spent:.2f} spent of ${worst.cap.usd:.2f} in "
+    return (f"{scope} exceeded: ${worst.spent:.2f} spent of ${worst.cap.usd:.2f} "
             f"{window.describe()}")
 
 

@@ -45,7 +45,7 @@ def spend_line(ctx: Context) -> str:
         return f"Spend: unknown (never measured); cap {money(ctx.settings.max_daily_usd)}."
     worst = ctx.worst
     text = (f"Spent {money(worst.spent)} of {money(worst.cap.usd)} ({percent(worst.spent, worst.cap.usd)})"
-            f"{'' if worst.cap.provider is None else ' for ' + worst.cap.scope} in {ctx.window.describe()}")
+            f"{'' if worst.cap.provider is None else ' for ' + worst.cap.scope} {ctx.window.describe()}")
     if worst.cap.provider is not None:
         cap = ctx.settings.max_daily_usd
         text += f"; total {money(ctx.spend.total)} of {money(cap)} ({percent(ctx.spend.total, cap)})"

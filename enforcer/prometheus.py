@@ -70,17 +70,29 @@ class Spend:
         return tuple(r for r in self.rows if r.usd > 0)[:n]
 
 
-def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOKBACK_SECONDS) -> str:
-    """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model."""
+QUERY_MODES = ("exact", "fast")
+
+
+def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOKBACK_SECONDS,
+                mode: str = "exact") -> str:
+    """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model.
+
+    ``exact`` (default): E for series without a reset, max(E, I) for the rest — two window scans.
+    ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of series): max(E, I) for every series — one window
+    scan, about the cost of plain increase(), but young sparse series may be over-counted by up to about
+    one export interval's worth of their spend (erring toward blocking)."""
     x = selector
     w = f"{int(window_seconds)}s"
     start = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
     exact = f"(({x} - {start}) or {x})"
-    no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
     extrapolated = f'label_replace(increase({x}[{w}]), "enforcer_estimate", "increase", "", "")'
-    return (f"sum by (openclaw_provider, openclaw_model) ("
-            f"({exact} and {no_reset})"
-            f" or max without (enforcer_estimate) ({exact} or {extrapolated}))")
+    conservative = f"max without (enforcer_estimate) ({exact} or {extrapolated})"
+    if mode == "fast":
+        return f"sum by (openclaw_provider, openclaw_model) ({conservative})"
+    if mode != "exact":
+        raise ValueError(f"unknown query mode {mode!r}")
+    no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
+    return f"sum by (openclaw_provider, openclaw_model) (({exact} and {no_reset}) or {conservative})"
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:
@@ -164,8 +176,9 @@ class PrometheusClient:
         return resp.status_code == 200, f"HTTP {resp.status_code} {resp.text.strip()[:80]}"
 
 
-def fetch_spend(client: PrometheusClient, selector: str, window_seconds: int, at: datetime) -> Spend:
-    expr = spend_query(selector, window_seconds)
+def fetch_spend(client: PrometheusClient, selector: str, window_seconds: int, at: datetime,
+                mode: str = "exact") -> Spend:
+    expr = spend_query(selector, window_seconds, mode=mode)
     vector = client.query(expr, at=at)
     rows = rows_from_vector(vector)
     return Spend(total=round(sum(r.usd for r in rows), 6), rows=rows, query=expr,

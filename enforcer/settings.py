@@ -70,6 +70,7 @@ class Settings:
     model_caps: Tuple[Cap, ...] = ()
     free_models: Tuple[str, ...] = ()
     cost_selector: str = DEFAULT_COST_SELECTOR
+    query_mode: str = "exact"
     tokens_selector: str = DEFAULT_TOKENS_SELECTOR
     http_timeout: float = 10.0
     lock_timeout: float = 30.0
@@ -262,6 +263,10 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
         model_caps = attempt(_parse_model_caps, caps_raw) or ()
     free_models = tuple(x.strip() for x in (_get(env, "BUDGET_FREE_MODELS") or "").split(",") if x.strip())
 
+    query_mode = (_get(env, "BUDGET_QUERY_MODE") or "exact").lower()
+    if query_mode not in ("exact", "fast"):
+        errors.append(f"BUDGET_QUERY_MODE={query_mode!r} must be exact (default) or fast")
+
     http_timeout = attempt(_positive_float, env, "BUDGET_HTTP_TIMEOUT", 10.0)
     lock_timeout = attempt(_positive_float, env, "BUDGET_LOCK_TIMEOUT", 30.0)
 
@@ -299,6 +304,7 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
         free_models=free_models,
         cost_selector=_get(env, "BUDGET_COST_SELECTOR") or DEFAULT_COST_SELECTOR,
         tokens_selector=_get(env, "BUDGET_TOKENS_SELECTOR") or DEFAULT_TOKENS_SELECTOR,
+        query_mode=query_mode,
         http_timeout=float(http_timeout),
         lock_timeout=float(lock_timeout),
         openclaw_cli=openclaw_cli,
@@ -326,4 +332,5 @@ def describe(settings: Settings) -> Dict[str, object]:
         "metrics_file": str(settings.metrics_file) if settings.metrics_file else None,
         "model_caps": {c.scope: c.usd for c in settings.model_caps},
         "free_models": list(settings.free_models),
+        "query_mode": settings.query_mode,
     }

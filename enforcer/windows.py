@@ -35,8 +35,8 @@ class Window:
     def describe(self) -> str:
         if self.kind == "calendar-day":
             start_local = self.local(self.start)
-            return f"today ({start_local:%a %d %b} since 00:00 {self.tz_name})"
-        return "the last 24 hours (rolling)"
+            return f"today ({start_local:%a %d %b}, since 00:00 {self.tz_name})"
+        return "in the last 24 hours (rolling)"
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
