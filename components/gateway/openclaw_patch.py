@@ -72,6 +72,8 @@ DEFAULT_LOG_FAILURES = (
     r"config reload failed",
 )
 
+#: Tolerated clock difference between this host and the gateway (a container shares the host's clock).
+CLOCK_SLACK_SECONDS = 5
 #: Gateway log lines worth showing when the verification fails.
 _LOG_EVIDENCE = re.compile(r"(?i)diagnostics|otel|plugins?\b|reload|restart")
 _SECRET_KEY = re.compile(r"(?i)(api[-_]?key|token|secret|password|authorization|bearer|cookie)")
@@ -999,9 +1001,13 @@ def _expected_otel_ok(got: Any, expected: Dict[str, Any]) -> List[str]:
     return problems
 
 
-def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, baseline_seq: Optional[float], wrote: bool,
+def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, changed_at: Optional[float],
            out: Callable[[str], None], redact: Redactor) -> None:
-    """Check that the gateway runs with the new config; raise with the evidence collected if it doesn't."""
+    """Check that the gateway runs with the new config; raise with the evidence collected if it doesn't.
+
+    ``changed_at`` (epoch seconds) is when the file was written or the gateway restarted; an exporter state
+    recorded before that says nothing about the new config.
+    """
     options = spec.get("verify") or {}
     timeout = float(options.get("timeoutSeconds", 120))
     interval = float(options.get("intervalSeconds", 5))
@@ -1067,7 +1073,9 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, baseline_seq: Opt
             evidence = [line]
             if event is not None:
                 status = event.get("outcome", event.get("status"))
-                fresh = (not wrote) or baseline_seq is None or (event.get("seq", 0) or 0) > baseline_seq
+                stamp = event.get("ts")
+                fresh = changed_at is None or (
+                    isinstance(stamp, (int, float)) and stamp / 1000.0 >= changed_at - CLOCK_SLACK_SECONDS)
                 if status in ("started", "recovered") and fresh:
                     exporter_ok = True
                     out("verify: metrics exporter %s (%s)" % (status, line))
@@ -1090,14 +1098,6 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, baseline_seq: Opt
                 "verification failed after %ds: %s.%s\n  Check that diagnostics-otel is installed and enabled "
                 "(`%s`)." % (timeout, "; ".join(what), shown, cli.display(["plugins", "list"]))
             )
-
-
-def baseline_exporter_seq(cli: OpenClawCli, spec: Dict[str, Any]) -> Optional[float]:
-    options = spec.get("verify") or {}
-    if not options.get("enabled", True) or not options.get("exporter", True):
-        return None
-    event, _ = latest_metrics_exporter_event(cli)
-    return (event or {}).get("seq", -1) if event is not None else -1
 
 
 # ------------------------------------------------------------------------------------------ state
@@ -1257,15 +1257,13 @@ def cmd_apply(ctx: Context) -> int:
         old_revisions = dict((state or {}).get("pluginRevisions") or {})
         for plugin_id in reload:
             plan.state["pluginRevisions"][plugin_id] = old_revisions[plugin_id]
-        since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=2)).strftime(
+        changed_at = time.time()
+        since = datetime.datetime.fromtimestamp(changed_at - CLOCK_SLACK_SECONDS, datetime.timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%SZ")
         wrote = False
-        baseline: Optional[float] = None
         if plan.changes:
             validate_with_openclaw(ctx.cli, ctx.config_path, info, dump_config(plan.candidate), ctx.out)
             ctx.out("OpenClaw accepted the change (`config validate` of the new file)")
-            if do_verify:
-                baseline = baseline_exporter_seq(ctx.cli, ctx.spec)
             # State first: if we die between the two writes, revert still knows the true previous values.
             save_state(ctx.state_path, plan.state, ctx.config_path)
             backup = _write(ctx, original, info, plan.candidate)
@@ -1285,7 +1283,8 @@ def cmd_apply(ctx: Context) -> int:
             plan.state["pluginRevisions"].update({k: ctx.spec["pluginRevisions"][k] for k in reload})
             save_state(ctx.state_path, plan.state, ctx.config_path)
         if do_verify:
-            verify(ctx.cli, ctx.spec, since, baseline, wrote or installed, ctx.out, ctx.redact)
+            verify(ctx.cli, ctx.spec, since, changed_at if (wrote or installed or reload) else None, ctx.out,
+                   ctx.redact)
     return 0
 
 

@@ -298,3 +298,71 @@ def test_spec_errors_name_the_key(bad: dict[str, Any], message: str) -> None:
 def test_json_equality_is_jsons() -> None:
     assert op.json_equal({"a": 1, "b": [1.0]}, {"b": [1], "a": 1.0})
     assert not op.json_equal(True, 1) and not op.json_equal(0, False) and not op.json_equal(None, {})
+
+
+# ------------------------------------------------------------------------------- verification logic
+# The real exporter never starts here (the official diagnostics-otel can't be installed offline, see
+# test_openclaw_patch_verify.py for the real gateway); the decision on OpenClaw 2026.9.6's exporter-health
+# records (dist/diagnostic-stability-*.mjs: {seq, ts, type, source, target, outcome}) is checked on answers
+# of that shape.
+
+
+class AnsweringCli(op.OpenClawCli):
+    """An OpenClawCli whose answers are given: ``config get diagnostics`` and ``gateway stability``."""
+
+    def __init__(self, diagnostics: dict[str, Any], events: list[dict[str, Any]]):
+        super().__init__("openclaw", 5, op.Redactor(["T0KEN-123"]))
+        self.diagnostics = diagnostics
+        self.events = events
+
+    def run(self, args, stdin=None, timeout=None, env=None):  # type: ignore[override]
+        import subprocess
+
+        if list(args[:2]) == ["config", "get"]:
+            return subprocess.CompletedProcess(args, 0, json.dumps(self.diagnostics), "")
+        if list(args[:2]) == ["gateway", "stability"]:
+            return subprocess.CompletedProcess(args, 0, json.dumps({"events": self.events}), "")
+        raise AssertionError(args)
+
+
+def run_verify(events: list[dict[str, Any]], changed_at: Optional[float], diagnostics: Optional[dict] = None,
+               **options: Any) -> list[str]:
+    lines: list[str] = []
+    the_spec = spec(verify={"timeoutSeconds": 1, "intervalSeconds": 0.2, **options})
+    cli = AnsweringCli(diagnostics or {"enabled": True, "otel": dict(OTEL)}, events)
+    op.verify(cli, the_spec, "2026-01-01T00:00:00Z", changed_at, lines.append, cli.redact)
+    return lines
+
+
+def exporter(outcome: str, ts: float, source: str = "diagnostics-otel", target: str = "metrics") -> dict[str, Any]:
+    return {"seq": 3, "ts": ts * 1000, "type": "telemetry.exporter", "source": source, "target": target,
+            "outcome": outcome, "transport": "otlp-http-protobuf", "mode": "configured"}
+
+
+def test_fresh_started_exporter_passes() -> None:
+    lines = run_verify([exporter("started", 1000.0)], changed_at=999.0)
+    assert any("metrics exporter started" in line for line in lines)
+
+
+@pytest.mark.parametrize("events, message", [
+    ([exporter("started", 100.0)], "no fresh 'started' event"),                 # from before the change
+    ([exporter("started", 1000.0, target="traces")], "no telemetry.exporter event from diagnostics-otel"),
+    ([], "no telemetry.exporter event"),
+    ([exporter("failure", 1000.0)], "metrics exporter reports failure"),
+])
+def test_missing_stale_or_failed_exporter_fails(events: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(op.PatchError, match=message):
+        run_verify(events, changed_at=999.0)
+
+
+def test_unchanged_file_accepts_the_running_exporter() -> None:
+    assert run_verify([exporter("started", 100.0)], changed_at=None)
+
+
+def test_config_get_must_show_our_otel_block() -> None:
+    leftover = {"enabled": True, "otel": dict(OTEL, metricNamePrefix="claw.", headers={"a": "T0KEN-123"})}
+    with pytest.raises(op.PatchError, match="metricNamePrefix is still set") as raised:
+        run_verify([exporter("started", 1000.0)], changed_at=999.0, diagnostics=leftover)
+    assert "T0KEN-123" not in str(raised.value)
+    with pytest.raises(op.PatchError, match="otel.enabled is not true"):
+        run_verify([], changed_at=999.0, diagnostics={"enabled": True, "otel": {"enabled": False}})
