@@ -614,16 +614,16 @@ def _restore_record(candidate: Dict[str, Any], record: Dict[str, Any], changes: 
         return
     previous = record["previous"]
     applied = record["applied"]
+    if (not found and previous.get("absent")) or (
+        found and not previous.get("absent") and json_equal(current, previous["value"])
+    ):
+        return  # already as it was (or never changed: the file had our value before we came)
     if found and json_equal(current, applied["value"]):
         if previous.get("absent"):
             remove(candidate, path)
         else:
             assign(candidate, path, copy.deepcopy(previous["value"]), [])
         changes.append(Change(path, {"value": current}, previous))
-    elif (not found and previous.get("absent")) or (
-        found and not previous.get("absent") and json_equal(current, previous["value"])
-    ):
-        return
     else:
         now = "removed" if not found else "changed"
         conflicts.append(

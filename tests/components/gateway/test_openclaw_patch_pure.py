@@ -366,3 +366,12 @@ def test_config_get_must_show_our_otel_block() -> None:
     assert "T0KEN-123" not in str(raised.value)
     with pytest.raises(op.PatchError, match="otel.enabled is not true"):
         run_verify([], changed_at=999.0, diagnostics={"enabled": True, "otel": {"enabled": False}})
+
+
+def test_a_file_that_already_conforms_is_never_rewritten() -> None:
+    """Apply on a file that already has our values records them; revert then has nothing to do either."""
+    conforming = apply({"gateway": {"mode": "local"}}, spec()).candidate
+    plan = apply(conforming, spec())
+    assert plan.changes == []
+    reverted = op.plan_revert(conforming, plan.state)
+    assert reverted.changes == [] and reverted.conflicts == [] and reverted.candidate == conforming
