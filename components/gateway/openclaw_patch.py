@@ -933,8 +933,9 @@ def ensure_otel_plugin(cli: OpenClawCli, spec: Dict[str, Any], out: Callable[[st
     if not options.get("install"):
         raise PatchError(
             "the gateway has no diagnostics-otel plugin (npm installs of OpenClaw since 2026.5.2 no longer bundle "
-            "it; the official Docker images do). Install it with:\n  %s\nor set gateway.installOtelPlugin: true "
-            "in the stack config so `pulumi up` installs it." % install_cmd
+            "it; the official Docker images do). Install it with:\n  %s\n(or the npm package: %s), or set "
+            "gateway.installOtelPlugin: true in the stack config so `pulumi up` installs it."
+            % (install_cmd, cli.display(["plugins", "install", "@openclaw/diagnostics-otel"]))
         )
     out("diagnostics-otel: missing; installing: %s" % install_cmd)
     proc = cli.run(["plugins", "install", install_spec], timeout=max(cli.timeout, 300))
@@ -1304,7 +1305,15 @@ def cmd_revert(ctx: Context) -> int:
             if ctx.args.no_validate:
                 ctx.warn("--no-validate: OpenClaw is not asked to check the reverted file")
             else:
-                validate_with_openclaw(ctx.cli, ctx.config_path, info, dump_config(plan.candidate), ctx.out)
+                try:
+                    validate_with_openclaw(ctx.cli, ctx.config_path, info, dump_config(plan.candidate), ctx.out)
+                except OpenClawUnavailable as error:
+                    raise PatchError(
+                        "%s\nIf the gateway is gone for good, revert without OpenClaw's check on this host:\n  %s "
+                        "revert --config %s --state %s --no-validate"
+                        % (error, shlex.quote(os.path.abspath(__file__)), shlex.quote(ctx.config_path),
+                           shlex.quote(ctx.state_path))
+                    ) from None
             backup = _write(ctx, original, info, plan.candidate)
             ctx.out("%s: reverted %d change(s) (backup: %s):" % (ctx.config_path, len(plan.changes), backup))
             _report(ctx, plan)

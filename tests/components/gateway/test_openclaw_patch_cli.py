@@ -407,3 +407,16 @@ def test_help_documents_every_command_and_option() -> None:
     for option in ("--config", "--openclaw", "--spec", "--state", "--no-verify", "--skip-plugin-check",
                    "docker exec -i openclaw-gateway node /app/dist/entry.js"):
         assert option in text, option
+
+
+def test_revert_with_the_gateway_gone_says_how_to_finish(lab_env: ToolEnv, plugin_dirs: tuple[Path, Path]) -> None:
+    assert_ok(lab_env.tool("apply", "--skip-plugin-check", "--no-verify", spec=_base_spec(lab_env, plugin_dirs[0])))
+    patched = lab_env.bytes()
+    gone = "/bin/sh -c 'echo \"Error response from daemon: No such container: openclaw-gateway\" >&2; exit 1' sh"
+    proc = lab_env.tool("revert", openclaw=gone)
+    assert proc.returncode == 1
+    assert "No such container" in proc.stderr and "--no-validate" in proc.stderr
+    assert lab_env.bytes() == patched
+    forced = lab_env.tool("revert", "--no-validate", openclaw=gone)
+    assert_ok(forced)
+    assert same(json.loads(lab_env.config.read_text()), json5.loads(CONFIGS["custom-provider"]))
