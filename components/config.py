@@ -51,7 +51,8 @@ DEFAULT_COLLECTOR_VERSION = "0.159.0"
 DEFAULT_GATEWAY_CLI = "docker exec -i openclaw-gateway node /app/dist/entry.js"
 
 _HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_ROOM_ID = re.compile(r"^![A-Za-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
+# Room ids: "!opaque:server", or from room version 12 on just "!opaque" (Synapse 1.163 creates those).
+_ROOM_ID = re.compile(r"^![A-Za-z0-9._=/+-]+(:[A-Za-z0-9.-]+(:[0-9]+)?)?$")
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 _DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _PLUGIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -35,6 +35,9 @@ def workstation_raw() -> dict[str, Any]:
 def make_config(enforcer: dict[str, Any] | None = None, **sections: Any) -> StackConfig:
     """The reference stack with ``enforcer`` keys (camelCase) and whole sections overridden."""
     raw = copy.deepcopy(workstation_raw())
+    # The tests were written for (and keep covering) the dedicated service user; the reference stack itself
+    # runs as sam because its flag lives under sam's 0700 home.
+    raw["enforcer"]["user"] = "openclaw-budget"
     raw["enforcer"].update(enforcer or {})
     for key, value in sections.items():
         raw[key] = value
