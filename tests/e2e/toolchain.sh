@@ -99,7 +99,7 @@ build_pulumi_cli() {
         note "reused  pulumi v$PULUMI_VERSION"
         return
     fi
-    say "building pulumi v$PULUMI_VERSION (cold: ~15 min on 2 cores) ..."
+    say "building pulumi v$PULUMI_VERSION (cold cache: ~30 min on 2 busy cores) ..."
     local start=$SECONDS dir
     dir=$(throwaway_module pulumi-cli)
     # pkg/v3 replaces atotto/clipboard with a fork; replaces of a dependency are ignored, so copy it.
@@ -128,7 +128,7 @@ build_python_host() {
         note "reused  pulumi-language-python v$PULUMI_PYTHON_HOST_VERSION (+ exec shim from sdk v$PULUMI_VERSION)"
         return
     fi
-    say "building pulumi-language-python v$PULUMI_PYTHON_HOST_VERSION ..."
+    say "building pulumi-language-python v$PULUMI_PYTHON_HOST_VERSION (cold cache: ~2 min) ..."
     local start=$SECONDS dir sdk_dir
     dir=$(throwaway_module pulumi-language-python)
     rm -f "$stamp"
@@ -200,7 +200,7 @@ build_otelcol() {
         note "reused  otelcol-openclaw $OCB_VERSION"
         return
     fi
-    say "building otelcol-openclaw $OCB_VERSION with ocb (cold: ~10 min on 2 cores) ..."
+    say "building otelcol-openclaw $OCB_VERSION with ocb (cold cache: ~7 min) ..."
     local start=$SECONDS
     rm -f "$stamp"
     if [[ ! -x $GOBIN/ocb-$OCB_VERSION ]]; then
