@@ -93,8 +93,8 @@ class Host(_Model):
     """A machine Pulumi reaches over SSH (the gateway host, the collector host, the enforcer host)."""
 
     address: str = Field(description="IP address or DNS name Pulumi connects to.")
-    port: int = Field(22, ge=1, le=65535)
-    user: str = Field("root", min_length=1, pattern=r"^[a-z_][a-z0-9_.-]*$")
+    port: int = Field(22, ge=1, le=65535, description="SSH port.")
+    user: str = Field("root", min_length=1, pattern=r"^[a-z_][a-z0-9_.-]*$", description="SSH user.")
     private_key: Optional[SecretStr] = Field(None, description="SSH private key (secret).")
     use_ssh_agent: bool = Field(False, description="Authenticate with the local ssh-agent instead of privateKey.")
     host_key: Optional[str] = Field(
@@ -143,8 +143,8 @@ class Mount(_Model):
 class Gateway(_Model):
     """The OpenClaw gateway whose openclaw.json we patch (over SSH, on its host)."""
 
-    host: str
-    container: str = Field("openclaw-gateway", pattern=_DOCKER_NAME.pattern)
+    host: str = Field(description="Name of the host (in `hosts`) running the gateway container.")
+    container: str = Field("openclaw-gateway", pattern=_DOCKER_NAME.pattern, description="Gateway container name.")
     config_path: str = Field(description="openclaw.json on the host (bind-mounted into the container).")
     cli: str = Field(DEFAULT_GATEWAY_CLI, min_length=1, description="How to run the OpenClaw CLI on the host.")
     apply: Literal["hot-reload", "restart"] = Field(
@@ -240,12 +240,16 @@ class Otlp(_Model):
     """How the gateway's diagnostics-otel plugin exports (``diagnostics.otel`` in openclaw.json)."""
 
     endpoint: Optional[AnyHttpUrl] = Field(None, description="Defaults to the collector's published endpoint.")
-    protocol: Literal["http/protobuf"] = "http/protobuf"
-    service_name: str = Field("openclaw-gateway", min_length=1, max_length=128)
-    metrics: bool = True
-    traces: bool = False
-    logs: bool = False
-    flush_interval_ms: int = Field(30000, ge=1000, le=3_600_000)
+    protocol: Literal["http/protobuf"] = Field("http/protobuf", description="The only protocol OpenClaw supports.")
+    service_name: str = Field(
+        "openclaw-gateway", min_length=1, max_length=128, description="OTel service.name: the `job` label."
+    )
+    metrics: bool = Field(True, description="Export metrics (required: the budget is computed from them).")
+    traces: bool = Field(False, description="Export traces too.")
+    logs: bool = Field(False, description="Export logs too.")
+    flush_interval_ms: int = Field(
+        30000, ge=1000, le=3_600_000, description="Export interval; part of the overshoot bound (README)."
+    )
     bearer_token: Optional[SecretStr] = Field(None, description="Shared with the collector's receiver (secret).")
 
     @model_validator(mode="after")
@@ -262,10 +266,10 @@ class ModelPrice(_Model):
     """USD per 1M tokens; all four are required because OpenClaw only uses a config price when all are set."""
 
     name: Optional[str] = Field(None, min_length=1, description="Display name when the model entry is added.")
-    input: float = Field(ge=0, le=10_000)
-    output: float = Field(ge=0, le=10_000)
-    cache_read: float = Field(ge=0, le=10_000)
-    cache_write: float = Field(ge=0, le=10_000)
+    input: float = Field(ge=0, le=10_000, description="USD per 1M input tokens.")
+    output: float = Field(ge=0, le=10_000, description="USD per 1M output tokens.")
+    cache_read: float = Field(ge=0, le=10_000, description="USD per 1M cache-read tokens.")
+    cache_write: float = Field(ge=0, le=10_000, description="USD per 1M cache-write tokens.")
 
 
 # ------------------------------------------------------------------------------------------ collector
@@ -274,9 +278,13 @@ class ModelPrice(_Model):
 class Collector(_Model):
     """The OpenTelemetry Collector between the gateway and Prometheus."""
 
-    mode: Literal["remote-write", "scrape", "existing"] = "remote-write"
+    mode: Literal["remote-write", "scrape", "existing"] = Field(
+        "remote-write", description="How metrics reach Prometheus (README 'The collector')."
+    )
     host: Optional[str] = Field(None, description="Host running the collector container (not for 'existing').")
-    image: str = Field("otel/opentelemetry-collector-contrib", pattern=r"^[a-z0-9./_-]+$")
+    image: str = Field(
+        "otel/opentelemetry-collector-contrib", pattern=r"^[a-z0-9./_-]+$", description="Collector image (contrib)."
+    )
     version: str = Field(DEFAULT_COLLECTOR_VERSION, description="Pinned image tag, e.g. 0.159.0 (never latest).")
     container_name: str = Field("openclaw-otel-collector", pattern=_DOCKER_NAME.pattern)
     docker_host: Optional[str] = Field(
@@ -285,8 +293,8 @@ class Collector(_Model):
         "unix:///var/run/docker.sock when Pulumi runs on the collector host itself.",
     )
     bind_address: str = Field("0.0.0.0", description="Host address the published ports bind to.")
-    otlp_port: int = Field(4318, ge=1, le=65535)
-    health_port: int = Field(13133, ge=1, le=65535)
+    otlp_port: int = Field(4318, ge=1, le=65535, description="Published OTLP/HTTP port.")
+    health_port: int = Field(13133, ge=1, le=65535, description="Published health_check port.")
     scrape_port: int = Field(8889, ge=1, le=65535, description="Prometheus exporter port (mode 'scrape').")
     self_metrics_port: Optional[int] = Field(None, ge=1, le=65535, description="Publish the collector's :8888.")
     prometheus_url: Optional[AnyHttpUrl] = Field(
@@ -302,9 +310,9 @@ class Collector(_Model):
         description="Prometheus as the collector container reaches it, e.g. http://prometheus:9090 on "
         "prometheusNetwork. Default: prometheusUrl, a loopback host replaced by the Docker host gateway.",
     )
-    network_name: str = Field("openclaw-usage", pattern=_DOCKER_NAME.pattern)
-    batch_timeout_seconds: float = Field(5, gt=0, le=300)
-    memory_limit_mib: int = Field(256, ge=64, le=65536)
+    network_name: str = Field("openclaw-usage", pattern=_DOCKER_NAME.pattern, description="Bridge network created.")
+    batch_timeout_seconds: float = Field(5, gt=0, le=300, description="Batch processor timeout (overshoot bound).")
+    memory_limit_mib: int = Field(256, ge=64, le=65536, description="Container memory limit.")
     deploy_checks: bool = Field(
         True,
         description="At `pulumi up`, probe the collector's health_check endpoint and Prometheus's remote-write "
@@ -401,12 +409,18 @@ class Collector(_Model):
 class Enforcer(_Model):
     """The budget enforcer: runs on its host, queries Prometheus, writes the flag, alerts Matrix."""
 
-    host: str
-    daily_cap_usd: float = Field(gt=0, le=1_000_000)
-    warn_ratio: float = Field(0.8, gt=0, lt=1)
-    window: Literal["rolling-24h", "calendar-day"] = "rolling-24h"
-    timezone: str = "UTC"
-    on_backend_error: Literal["open", "closed", "hold"] = "hold"
+    host: str = Field(description="Host (in `hosts`) the enforcer runs on: the gateway host, so the gate sees the flag.")
+    daily_cap_usd: float = Field(gt=0, le=1_000_000, description="Cap in USD per window.")
+    warn_ratio: float = Field(0.8, gt=0, lt=1, description="Warn (once per window) at this share of the cap.")
+    window: Literal["rolling-24h", "calendar-day"] = Field(
+        "rolling-24h", description="Rolling last 24 h, or since local midnight in `timezone`."
+    )
+    timezone: str = Field("UTC", description="IANA time zone for calendar days and messages.")
+    on_backend_error: Literal["open", "closed", "hold"] = Field(
+        "closed",
+        description="When Prometheus fails: closed (block: the hard stop never silently opens), open (don't block), "
+        "hold (keep the last decision). Every outage is reported once.",
+    )
     run_as: Literal["watch", "timer"] = Field(
         "watch", description="watch: a long-running loop (fast); timer: a oneshot service on a systemd timer."
     )
@@ -580,8 +594,8 @@ class Enforcer(_Model):
 class Gate(_Model):
     """The budget gate plugin, loaded by the gateway from a directory the container mounts."""
 
-    enabled: bool = True
-    plugin_id: str = Field("openclaw-budget-gate", pattern=_PLUGIN_ID.pattern)
+    enabled: bool = Field(True, description="Deploy the gate plugin (without it the budget only alerts).")
+    plugin_id: str = Field("openclaw-budget-gate", pattern=_PLUGIN_ID.pattern, description="Plugin id.")
     host_dir: Optional[str] = Field(None, description="Where the plugin is copied on the gateway host.")
 
     @field_validator("host_dir")
@@ -596,8 +610,8 @@ class Gate(_Model):
 class Matrix(_Model):
     """The Matrix room the enforcer reports to."""
 
-    homeserver: AnyHttpUrl
-    room_id: str
+    homeserver: AnyHttpUrl = Field(description="Homeserver base URL.")
+    room_id: str = Field(description="Room id ('!…'), not an alias; the bot must have joined it.")
     access_token: Optional[SecretStr] = Field(None, description="Bot access token (secret).")
 
     @field_validator("room_id")
