@@ -1,0 +1,154 @@
+"""The metrics pipeline end to end, on real components: a real OpenClaw emits, the budget enforcer blocks.
+
+OpenClaw 2026.4.26 (bundled ``diagnostics-otel``; tests/support/otlp_emitter.py) answers messages sent
+through the Gateway RPC ``chat.send`` with a fake OpenAI-compatible model (1000 input + 200 output tokens,
+0.006 USD per message at our per-model prices) and exports OTLP with the ``diagnostics.otel`` block our
+gateway component renders; the ocb-built OpenTelemetry Collector runs the config ``render_collector_config``
+renders for a remote-write stack and writes into a real Prometheus 2.42; ``python -m enforcer check`` reads
+that Prometheus.  Only addresses differ from a deployment (free loopback ports) and the export is fast
+(flushIntervalMs 1000, batch timeout 1 s) so the test doesn't wait 30 s per step.
+
+What is checked: the two series the enforcer relies on exist under their contract names with the expected
+labels and exact values, the enforcer's own spend query reads them exactly, and a cap just above the spend
+stays open until one more message crosses it, when the check writes the flag the gate reads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from enforcer.settings import DEFAULT_COST_SELECTOR, DEFAULT_TOKENS_SELECTOR
+from tests.enforcer.conftest import Enforcer
+from tests.support.metrics_pipeline import (
+    COST_SERIES,
+    INPUT_TOKENS_PER_MESSAGE,
+    OUTPUT_TOKENS_PER_MESSAGE,
+    TOKENS_SERIES,
+    USD_PER_MESSAGE,
+    MetricsPipeline,
+    Vector,
+    total,
+)
+from tests.support.openclaw_gateway import MODEL_ID, PROVIDER_ID
+
+pytestmark = pytest.mark.slow
+
+#: Time for one sample to travel gateway -> collector -> Prometheus with a 1 s flush and a 1 s batch timeout,
+#: with a wide margin for a loaded 2-core CI machine.
+SERIES_TIMEOUT = 90
+EPSILON = 1e-9
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path):
+    with MetricsPipeline(tmp_path / "pipeline", flush_interval_ms=1000, batch_timeout_seconds=1.0) as pipe:
+        yield pipe
+
+
+def make_enforcer(pipe: MetricsPipeline, workdir: Path, cap_usd: float) -> Enforcer:
+    """The enforcer CLI as its systemd unit runs it: environment only, no Matrix (optional)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    assert pipe.prom is not None
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PROMETHEUS_URL": pipe.prom.url,
+        "MAX_DAILY_USD": repr(cap_usd),
+        "BUDGET_WARN_RATIO": "0.9",
+        "BUDGET_STATE_DIR": str(workdir / "state"),
+        "BUDGET_FLAG_FILE": str(workdir / "flag" / "openclaw-budget-exceeded"),
+        "BUDGET_METRICS_FILE": str(workdir / "metrics" / "openclaw_budget.prom"),
+        "BUDGET_HTTP_TIMEOUT": "10",
+    }
+    for sub in ("flag", "metrics"):
+        (workdir / sub).mkdir(exist_ok=True)
+    return Enforcer(env, workdir / "state", Path(env["BUDGET_FLAG_FILE"]), Path(env["BUDGET_METRICS_FILE"]))
+
+
+def tokens_by_kind(vector: Vector) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for sample in vector:
+        kind = sample["metric"].get("openclaw_token", "?")
+        out[kind] = out.get(kind, 0.0) + float(sample["value"][1])
+    return out
+
+
+def wait_for_cost(pipe: MetricsPipeline, usd: float) -> Vector:
+    return pipe.wait_for(DEFAULT_COST_SELECTOR, lambda v: total(v) >= usd - EPSILON, SERIES_TIMEOUT,
+                         f"cost series reaching {usd:.3f} USD")
+
+
+def test_gateway_cost_reaches_prometheus_and_the_enforcer_blocks(pipeline: MetricsPipeline, tmp_path: Path) -> None:
+    pipe = pipeline
+    assert pipe.gateway is not None and pipe.fake is not None
+
+    # -- three messages through the webchat path ----------------------------------------------------------
+    for i in range(3):
+        pipe.gateway.send_message(f"message {i + 1}")
+    assert pipe.fake.completion_count() == 3
+
+    cost = wait_for_cost(pipe, 3 * USD_PER_MESSAGE)
+    assert [s["metric"]["__name__"] for s in cost] == [COST_SERIES], cost  # unit "1": no _USD suffix
+    assert total(cost) == pytest.approx(3 * USD_PER_MESSAGE, abs=EPSILON)
+    labels = cost[0]["metric"]
+    assert labels["openclaw_provider"] == PROVIDER_ID
+    assert labels["openclaw_model"] == MODEL_ID
+    assert labels["openclaw_channel"] == "webchat"
+    assert labels["job"] == pipe.otel["serviceName"]  # resource service.name from our rendered block
+    assert labels["otel_scope_name"] == "openclaw"
+    assert "instance" not in labels  # the gateway sets no service.instance.id (openclaw.md §1)
+    # Docs list openclaw.agent on openclaw.tokens only; the 2026.4.26 code puts it on the cost too.
+    assert labels.get("openclaw_agent") == "main", labels
+
+    tokens = pipe.wait_for(DEFAULT_TOKENS_SELECTOR,
+                           lambda v: tokens_by_kind(v).get("output", 0) >= 3 * OUTPUT_TOKENS_PER_MESSAGE,
+                           SERIES_TIMEOUT, "token series")
+    assert {s["metric"]["__name__"] for s in tokens} == {TOKENS_SERIES}
+    by_kind = tokens_by_kind(tokens)
+    assert by_kind["input"] == 3 * INPUT_TOKENS_PER_MESSAGE
+    assert by_kind["output"] == 3 * OUTPUT_TOKENS_PER_MESSAGE
+    for sample in tokens:
+        token_labels = sample["metric"]
+        assert (token_labels["openclaw_provider"], token_labels["openclaw_model"],
+                token_labels["openclaw_channel"], token_labels.get("openclaw_agent")) == (
+                    PROVIDER_ID, MODEL_ID, "webchat", "main"), token_labels
+
+    # -- a cap just above the spend so far: the enforcer reads the spend exactly and stays open -----------
+    cap = 3 * USD_PER_MESSAGE + USD_PER_MESSAGE / 2
+    enforcer = make_enforcer(pipe, tmp_path / "enforcer", cap)
+    first = enforcer.check()
+    decision = enforcer.journal()[-1]
+    assert decision["state"] == "ok" and decision["blocked"] is False, first.stdout
+    assert decision["spent_usd"] == pytest.approx(3 * USD_PER_MESSAGE, abs=1e-6)
+    assert decision["top"] == [{"provider": PROVIDER_ID, "model": MODEL_ID, "usd": pytest.approx(0.018, abs=1e-6)}]
+    assert not enforcer.flag.exists()
+
+    # -- one more message crosses the cap: the next check blocks and writes the flag ----------------------
+    pipe.gateway.send_message("message 4")
+    wait_for_cost(pipe, 4 * USD_PER_MESSAGE)
+    second = enforcer.check()
+    decision = enforcer.journal()[-1]
+    assert decision["state"] == "blocked" and decision["blocked"] is True, second.stdout
+    assert decision["spent_usd"] == pytest.approx(4 * USD_PER_MESSAGE, abs=1e-6)
+    assert "state=blocked blocked=1" in second.stdout
+
+    flag = enforcer.flag_json()
+    assert flag is not None, f"no flag file at {enforcer.flag}"
+    assert stat.S_IMODE(enforcer.flag.stat().st_mode) == 0o644
+    assert flag["version"] == 1 and flag["state"] == "blocked"
+    assert flag["spent_usd"] == pytest.approx(4 * USD_PER_MESSAGE, abs=1e-6)
+    assert flag["cap_usd"] == pytest.approx(cap)
+    assert flag["window"] == "rolling-24h" and flag["timezone"] == "UTC"
+    assert flag["reason"] and flag["lift_hint"]
+    for key in ("since", "resets_at", "written_at"):
+        assert "T" in flag[key] and (flag[key].endswith("+00:00") or flag[key].endswith("Z")), (key, flag)
+    assert set(flag) >= {"version", "state", "reason", "spent_usd", "cap_usd", "window", "since", "resets_at",
+                         "timezone", "lift_hint", "written_at"}, json.dumps(flag)
+
+    # The model was called exactly once per message: nothing else (heartbeat, retries) spent money.
+    assert pipe.fake.completion_count() == 4
