@@ -24,7 +24,8 @@ def cache_dir() -> Path:
 def _require(path: Path | None, what: str, setup_script: str) -> Path:
     if path is None or not path.exists():
         pytest.fail(
-            f"{what} not found (looked for {path}); install it with `bash tests/setup/{setup_script}` "
+            f"{what} not found (looked for {path}); install it with "
+            f"`bash {setup_script if '/' in setup_script else 'tests/setup/' + setup_script}` "
             f"(tests/run does this)",
             pytrace=False,
         )
@@ -77,9 +78,9 @@ def systemd_analyze_bin() -> Path:
 
 def pulumi_bin_dir() -> Path:
     """Directory with ``pulumi``, ``pulumi-language-python(-exec)`` and ``pulumi-resource-command``."""
-    return _require(cache_dir() / "pulumi-bin", "Pulumi CLI built from Go modules", "../e2e/toolchain.sh")
+    return _require(cache_dir() / "pulumi-bin", "Pulumi CLI built from Go modules", "tests/e2e/toolchain.sh")
 
 
 def otelcol_bin() -> Path:
     """OpenTelemetry Collector built with ocb at the pinned image's version."""
-    return _require(cache_dir() / "otelcol" / "otelcol-openclaw", "OTel Collector (ocb build)", "../e2e/toolchain.sh")
+    return _require(cache_dir() / "otelcol" / "otelcol-openclaw", "OTel Collector (ocb build)", "tests/e2e/toolchain.sh")
