@@ -82,6 +82,17 @@ def _absolute_posix_path(value: str) -> str:
     return posixpath.normpath(value)
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses (inside a container they mean the container)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_within(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
@@ -367,7 +378,7 @@ class Collector(_Model):
                 "prometheusContainerUrl: required when prometheusNetwork is set (Prometheus by its container "
                 "name on that network, e.g. http://prometheus:9090)"
             )
-        if self.prometheus_container_url is not None and self._is_loopback(self.prometheus_container_url.host or ""):
+        if self.prometheus_container_url is not None and is_loopback(self.prometheus_container_url.host or ""):
             problems.append(
                 f"prometheusContainerUrl: {self.prometheus_container_url.host} is the collector container itself; "
                 "use Prometheus's container name on prometheusNetwork"
@@ -390,17 +401,6 @@ class Collector(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-    @staticmethod
-    def _is_loopback(host: str) -> bool:
-        """True for localhost names and loopback addresses (inside a container they mean the container)."""
-        host = host.strip("[]").lower()
-        if host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
 
 
 # ------------------------------------------------------------------------------------------- enforcer

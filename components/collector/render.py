@@ -17,7 +17,7 @@ import ipaddress
 from typing import Any, Optional
 
 from components.collector import yamltext
-from components.config import StackConfig
+from components.config import StackConfig, is_loopback
 
 #: Where the config is uploaded in the container; the contrib image's default ``--config`` path.
 CONFIG_PATH = "/etc/otelcol-contrib/config.yaml"
@@ -56,16 +56,6 @@ SPIKE_SHARE = 0.2
 # ------------------------------------------------------------------------------------------ derived values
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _base(url: Any) -> str:
     return str(url).rstrip("/")
 
@@ -83,7 +73,7 @@ def uses_host_gateway(cfg: StackConfig) -> bool:
         return False  # that collector may well run on the host itself: its URL is used as given
     if collector.prometheus_container_url is not None or collector.prometheus_url is None:
         return False
-    return _is_loopback(collector.prometheus_url.host or "")
+    return is_loopback(collector.prometheus_url.host or "")
 
 
 def prometheus_container_url(cfg: StackConfig) -> Optional[str]:
