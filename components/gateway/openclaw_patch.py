@@ -74,6 +74,11 @@ DEFAULT_LOG_FAILURES = (
 
 #: Tolerated clock difference between this host and the gateway (a container shares the host's clock).
 CLOCK_SLACK_SECONDS = 5
+#: The gateway's startup line naming its plugins; diagnostics-otel among them, and then "ready" (plugin
+#: services started), is the evidence on versions that keep no exporter-health records (2026.4.x).
+_LOG_LISTENING = re.compile(r"listening \(\d+ plugins?: ([^;)]*)")
+_LOG_READY = re.compile(r"\[gateway\] ready\b")
+_LOG_STAMP = re.compile(r"^\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))")
 #: Gateway log lines worth showing when the verification fails.
 _LOG_EVIDENCE = re.compile(r"(?i)diagnostics|otel|plugins?\b|reload|restart")
 _SECRET_KEY = re.compile(r"(?i)(api[-_]?key|token|secret|password|authorization|bearer|cookie)")
@@ -963,6 +968,39 @@ def _exporter_events(answer: Any) -> Iterator[Dict[str, Any]]:
             yield from _exporter_events(value)
 
 
+def _line_time(line: str) -> Optional[float]:
+    """Epoch seconds of a log line's leading ISO-8601 timestamp (OpenClaw's console format), if any."""
+    found = _LOG_STAMP.match(line)
+    if not found:
+        return None
+    text = found.group(1).replace("Z", "+00:00")
+    if "." in text:  # Python 3.9's fromisoformat takes 3 or 6 fraction digits only
+        head, rest = text.split(".", 1)
+        digits, zone = rest[:-6], rest[-6:]
+        text = "%s.%s%s" % (head, (digits + "000000")[:6], zone)
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def restarted_with_exporter(log: str, changed_at: Optional[float]) -> Optional[str]:
+    """The log line proving the gateway (re)started with diagnostics-otel after the change and is ready."""
+    listening: Optional[str] = None
+    for line in log.splitlines():
+        stamp = _line_time(line)
+        fresh = changed_at is None or (stamp is not None and stamp >= changed_at - CLOCK_SLACK_SECONDS)
+        if not fresh:
+            continue
+        found = _LOG_LISTENING.search(line)
+        if found:
+            plugins = [p.strip() for p in found.group(1).split(",")]
+            listening = line if OTEL_PLUGIN_ID in plugins else None
+        elif listening and _LOG_READY.search(line):
+            return listening
+    return None
+
+
 def latest_metrics_exporter_event(cli: OpenClawCli) -> Tuple[Optional[Dict[str, Any]], str]:
     """Newest ``telemetry.exporter`` event of diagnostics-otel's metrics signal, and a line of evidence."""
     args = ["gateway", "stability", "--type", "telemetry.exporter", "--limit", "1000", "--json"]
@@ -1013,6 +1051,7 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, changed_at: Optio
     timeout = float(options.get("timeoutSeconds", 120))
     interval = float(options.get("intervalSeconds", 5))
     deadline = time.monotonic() + timeout
+    started_at = time.time()
     expected = ((spec.get("diagnostics") or {}).get("otel")) or {}
     evidence: List[str] = []
 
@@ -1058,7 +1097,8 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, changed_at: Optio
                 log = (proc.stdout or "") + (proc.stderr or "")
             except (OSError, subprocess.TimeoutExpired) as error:
                 raise PatchError("verification failed: cannot read the gateway log with %r: %s" % (log_command, error))
-            bad = [line for line in log.splitlines() if any(f.search(line) for f in failures)]
+            bad = [line for line in log.splitlines() if any(f.search(line) for f in failures)
+                   and (_line_time(line) or started_at) >= (changed_at or started_at) - CLOCK_SLACK_SECONDS]
             if bad:
                 raise PatchError(
                     "verification failed: the gateway log shows the OTLP exporter is not working:\n"
@@ -1069,6 +1109,11 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, changed_at: Optio
                 if good:
                     ready_ok = True
                     out("verify: gateway log: %s" % redact(good[-1]))
+            if not exporter_ok:
+                started = restarted_with_exporter(log, changed_at)
+                if started:
+                    exporter_ok = True
+                    out("verify: the gateway restarted with diagnostics-otel and is ready: %s" % redact(started))
         if not exporter_ok:
             event, line = latest_metrics_exporter_event(cli)
             evidence = [line]
@@ -1088,8 +1133,8 @@ def verify(cli: OpenClawCli, spec: Dict[str, Any], since: str, changed_at: Optio
         if not wait():
             what = []
             if not exporter_ok:
-                what.append("no fresh 'started' event of the diagnostics-otel metrics exporter (%s)"
-                            % "; ".join(evidence))
+                what.append("no fresh 'started' event of the diagnostics-otel metrics exporter (%s), and no gateway "
+                            "restart with diagnostics-otel loaded in the log" % "; ".join(evidence))
             if not ready_ok:
                 what.append("no gateway log line matching %s from %r" % ([r.pattern for r in ready], log_command))
             relevant = [line for line in log.splitlines() if _LOG_EVIDENCE.search(line)][-8:]
@@ -1267,6 +1312,7 @@ def cmd_apply(ctx: Context) -> int:
             ctx.out("OpenClaw accepted the change (`config validate` of the new file)")
             # State first: if we die between the two writes, revert still knows the true previous values.
             save_state(ctx.state_path, plan.state, ctx.config_path)
+            changed_at = time.time()
             backup = _write(ctx, original, info, plan.candidate)
             wrote = True
             ctx.out("%s: applied %d change(s) (backup: %s):" % (ctx.config_path, len(plan.changes), backup))
@@ -1376,8 +1422,9 @@ how it works:
   images; npm installs since 2026.5.2 lack it; a copy loaded through plugins.load.paths receives no
   events), installs it with `plugins install` when the spec says so, and after a change verifies:
   `config get diagnostics` shows otel enabled, the gateway reports a fresh 'started' event of the
-  diagnostics-otel metrics exporter (`gateway stability --type telemetry.exporter`), and the gateway log
-  (verify.logCommand) shows none of the known exporter failures.
+  diagnostics-otel metrics exporter (`gateway stability --type telemetry.exporter`; OpenClaw 2026.9.x) or,
+  on versions that keep no such record (2026.4.x), the gateway log (verify.logCommand) shows it restarted
+  with diagnostics-otel loaded and became ready; and the log shows none of the known exporter failures.
 
 exit status: 0 ok; 1 error (nothing half-done: the file is either unchanged or fully written); 2 usage;
   3 `diff --exit-code` found pending changes.

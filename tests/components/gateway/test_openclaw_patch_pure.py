@@ -375,3 +375,37 @@ def test_a_file_that_already_conforms_is_never_rewritten() -> None:
     assert plan.changes == []
     reverted = op.plan_revert(conforming, plan.state)
     assert reverted.changes == [] and reverted.conflicts == [] and reverted.candidate == conforming
+
+
+LOG_426 = """\
+2026-12-03T19:41:04.900+00:00 [gateway] http server listening (2 plugins: diagnostics-otel, memory-core; 11.8s)
+2026-12-03T19:42:48.518+00:00 [gateway] ready
+2026-12-03T19:43:15.807+00:00 [reload] config change requires gateway restart (diagnostics.otel.endpoint)
+2026-12-03T19:43:16.313+00:00 [gateway] restart mode: full process restart (spawned pid 421)
+2026-12-03T19:43:33.023+00:00 [gateway] http server listening (2 plugins: diagnostics-otel, memory-core; 5.2s)
+2026-12-03T19:43:33.358+00:00 [gateway] starting channels and sidecars...
+2026-12-03T19:44:46.676+00:00 [gateway] ready
+"""  # observed with openclaw 2026.4.26 (bundled diagnostics-otel) after an endpoint change
+
+
+def stamp(text: str) -> float:
+    import datetime
+
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def test_restart_with_the_plugin_then_ready_is_evidence() -> None:
+    changed = stamp("2026-12-03T19:43:14+00:00")
+    assert "5.2s" in (op.restarted_with_exporter(LOG_426, changed) or "")
+    # Not ready yet: the plugin services (the exporter) start with the channels and sidecars.
+    assert op.restarted_with_exporter(LOG_426.rsplit("\n", 2)[0], changed) is None
+    # Only the startup before the change: says nothing about the new config.
+    assert op.restarted_with_exporter(LOG_426, stamp("2026-12-03T19:50:00+00:00")) is None
+    without = LOG_426.replace("(2 plugins: diagnostics-otel, memory-core; 5.2s)", "(1 plugin: memory-core; 5.2s)")
+    assert op.restarted_with_exporter(without, changed) is None
+
+
+def test_log_timestamps_parse_like_python_3_9_needs() -> None:
+    assert op._line_time("2026-12-03T19:43:33.023+00:00 [gateway] x") == stamp("2026-12-03T19:43:33.023+00:00")
+    assert op._line_time("2026-12-03T19:43:33Z [gateway] x") == stamp("2026-12-03T19:43:33+00:00")
+    assert op._line_time("    at Object.<anonymous> (x.js:1:1)") is None
