@@ -9,20 +9,8 @@ if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1;
     exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show prometheus >/dev/null 2>&1; then
-    apt-get update -qq
-fi
-# policy-rc.d 101 = "action forbidden": keeps the package's postinst from starting the daemon here.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod 755 "$policy"
-    created_policy=1
-fi
-trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+. "$(dirname "$0")/lib/apt.sh"
+apt_install_quietly prometheus
 
 # Belt and braces: if a service manager did start it anyway, stop it (ignored when there is none).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then

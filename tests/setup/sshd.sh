@@ -22,20 +22,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 
 if [ "${#missing[@]}" -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
-        apt-get update -qq
-    fi
-    # policy-rc.d 101 = "action forbidden": keeps postinst scripts from starting the system's sshd here.
-    policy=/usr/sbin/policy-rc.d
-    created_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"
-        chmod 755 "$policy"
-        created_policy=1
-    fi
-    trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    . "$(dirname "$0")/lib/apt.sh"
+    apt_install_quietly "${missing[@]}"
 fi
 
 if [ ! -f "$wheels/.complete" ]; then
