@@ -51,6 +51,8 @@ class SynapseServer:
         cfg["rc_joins"] = {"local": fast, "remote": fast}
         cfg["rc_login"] = {"address": fast, "account": fast, "failed_attempts": fast}
         cfg["rc_invites"] = {"per_room": fast, "per_user": fast, "per_issuer": fast}
+        # Default: 10 rooms, then one a minute; a fast machine runs more room-creating tests than that.
+        cfg["rc_room_creation"] = fast
         cfg["enable_metrics"] = False
         self.config.write_text(yaml.safe_dump(cfg))
 
