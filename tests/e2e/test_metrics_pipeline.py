@@ -35,6 +35,7 @@ from tests.support.metrics_pipeline import (
     total,
 )
 from tests.support.openclaw_gateway import MODEL_ID, PROVIDER_ID
+from tests.support.otlp_emitter import install_attempts
 
 pytestmark = pytest.mark.slow
 
@@ -152,3 +153,11 @@ def test_gateway_cost_reaches_prometheus_and_the_enforcer_blocks(pipeline: Metri
 
     # The model was called exactly once per message: nothing else (heartbeat, retries) spent money.
     assert pipe.fake.completion_count() == 4
+    # Everything ran from the staged runtime deps: OpenClaw attempted no npm install.
+    assert install_attempts(pipe.gateway.stage_dir, since=pipe.gateway.started_at) == []
+    # The collector took every export as it came: no warning (e.g. a deprecated key) and no error (e.g. a
+    # delta-temporality sum dropped by the remote-write exporter) in its log.
+    assert pipe.collector is not None and pipe.collector.running, pipe.logs()
+    complaints = [line for line in pipe.collector.tail(10_000).splitlines()
+                  if "\twarn\t" in line or "\terror\t" in line]
+    assert not complaints, complaints
