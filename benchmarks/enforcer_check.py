@@ -33,7 +33,7 @@ from tests.enforcer.helpers import remote_write  # noqa: E402
 from tests.enforcer.helpers.prom import COST, PrometheusServer  # noqa: E402
 
 PAIRS = 20
-HISTORY_S = 24 * 3600 + 1800
+HISTORY_S = 48 * 3600 + 1800  # the window, the 24 h anchor lookback before it, and 30 min
 
 
 def series_labels(n: int):

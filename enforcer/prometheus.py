@@ -16,14 +16,23 @@ Per series, the query uses:
   may exceed the truth by increase()'s extrapolation (at most about one export interval's worth of that
   series' spend), erring toward blocking.
 
-So ordinary series are exact (the numbers agree with OpenClaw's own ledger), a restart never loses spend
-and a new series counts in full. Series born *and* stopped inside the window get only ``I`` (part of their
-first value lost). Cost: two scans of the window (``resets()`` and ``increase()``) plus instant lookups and
-a 15-minute scan; the answer has one row per provider/model whatever the number of series. "Existed
-before" means a sample within LOOKBACK before the window start; a longer gap there counts the series as
-born (its whole value counts, again erring toward blocking). An earlier version took ``max(E, I)`` for
-every series (one scan) but over-counted young, sparse series by up to ~50% (seen against a real OpenClaw
-ledger: $0.009 for $0.006).
+"The last value before the window" is looked for up to ANCHOR_LOOKBACK (24 h) back, not just a few
+minutes: when the collector or Prometheus was down across the window start, the gateway kept counting,
+and a series without a recent value is not new — taking its whole cumulative value (everything since the
+gateway started) would block falsely for as long as the outage lasted, a day later. Such a series gets
+``max(E, I)``; if its value now is below the anchor, the gateway restarted during the gap and the whole
+value counts. Only series anchored within LOOKBACK (15 min) before the window start and without a reset
+get the plain ``E``.
+
+So ordinary series are exact (the numbers agree with OpenClaw's own ledger), a restart never loses spend,
+a new series counts in full, and an export outage doesn't invent spend. Known limits, both rare: series
+born *and* stopped inside the window get only ``I`` (part of their first value lost); a gateway restart
+during an export outage across the window start, after which the new counter outgrew the old value, is
+counted from the first value after the outage (it loses what was spent between the restart and the end
+of the outage). Cost: two scans of the window (``resets()`` and ``increase()``), one of the 24 h before it
+(the anchor) and instant lookups; the answer has one row per provider/model whatever the number of
+series. An earlier version took ``max(E, I)`` for every series (one scan) but over-counted young, sparse
+series by up to ~50% (seen against a real OpenClaw ledger: $0.009 for $0.006); it is ``fast`` mode now.
 """
 from __future__ import annotations
 
@@ -36,6 +45,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import requests
 
 LOOKBACK_SECONDS = 900
+# How far before the window start a series' last value is looked for (see the module docstring).
+ANCHOR_LOOKBACK_SECONDS = 86400
 UNKNOWN = "(unknown)"
 
 
@@ -74,25 +85,30 @@ QUERY_MODES = ("exact", "fast")
 
 
 def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOKBACK_SECONDS,
-                mode: str = "exact") -> str:
+                mode: str = "exact", anchor_seconds: int = ANCHOR_LOOKBACK_SECONDS) -> str:
     """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model.
 
-    ``exact`` (default): E for series without a reset, max(E, I) for the rest — two window scans.
-    ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of series): max(E, I) for every series — one window
-    scan, about the cost of plain increase(), but young sparse series may be over-counted by up to about
-    one export interval's worth of their spend (erring toward blocking)."""
+    ``exact`` (default): E for series anchored near the window start without a reset, max(E, I) for the
+    rest — two window scans plus the anchor scan. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of
+    series): max(E, I) for every series — one window scan plus the anchor scan, about 1.5× plain
+    increase(), but young sparse series may be over-counted by up to about one export interval's worth of
+    their spend (erring toward blocking)."""
     x = selector
     w = f"{int(window_seconds)}s"
-    start = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
-    exact = f"(({x} - {start}) or {x})"
+    anchor = f"last_over_time({x}[{int(anchor_seconds)}s] offset {w})"
+    # A negative difference means the counter restarted since the anchor (possibly unseen, in an export
+    # gap): everything the new counter holds was spent after the restart, so the whole value counts.
+    exact = f"((({x} - {anchor}) >= 0) or {x})"
     extrapolated = f'label_replace(increase({x}[{w}]), "enforcer_estimate", "increase", "", "")'
     conservative = f"max without (enforcer_estimate) ({exact} or {extrapolated})"
     if mode == "fast":
         return f"sum by (openclaw_provider, openclaw_model) ({conservative})"
     if mode != "exact":
         raise ValueError(f"unknown query mode {mode!r}")
+    near = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
     no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
-    return f"sum by (openclaw_provider, openclaw_model) (({exact} and {no_reset}) or {conservative})"
+    return (f"sum by (openclaw_provider, openclaw_model) "
+            f"(({exact} and {no_reset} and {near}) or {conservative})")
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:

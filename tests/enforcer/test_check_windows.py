@@ -115,3 +115,36 @@ def test_query_is_one_expression_by_provider_and_model():
     assert q.startswith("sum by (openclaw_provider, openclaw_model) (")
     assert "increase(" in q and "resets(" in q and "[900s] offset 3600s" in q
     assert q.count("[3600s]") == 1 and q.count("[4500s]") == 1  # two scans of the window in all
+    assert "[86400s] offset 3600s" in q  # the anchor: a series' last value up to 24 h before the window
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_prometheus, make_enforcer):
+    """The gateway keeps counting while the collector (or Prometheus) is down for 4 h, and the window
+    start falls inside that gap. The series' whole cumulative value ($21.80 since the gateway started)
+    must not count as if the series were new: spend is measured from its last value before the gap."""
+    now = time.time()
+    start = now - 30 * H
+    gap = (now - 26 * H, now - 22 * H)
+
+    def with_gap(samples):
+        return [(t, v) for t, v in samples if not gap[0] < t < gap[1]]
+
+    # $20.50 before the gap, $1.00 spent during it (after the window start), $0.30 later: truth $1.30
+    continuing = with_gap(counter_samples(start, now, 60, [(start, 20.0), (now - 27 * H, 0.5),
+                                                          (now - 23 * H, 1.0), (now - 1 * H, 0.3)]))
+    # Restarted during the gap (counter back to 0), $0.40 before exports resume, $0.30 later: truth $0.70
+    restarted = with_gap(counter_samples(start, now, 60, [(start, 20.5), (now - 23 * H, 0.4), (now - 1 * H, 0.3)],
+                                         resets=[now - 23.5 * H]))
+    # Born during the gap: its first exported value already holds $0.40: truth $0.70
+    born = counter_samples(now - 22 * H + 30, now, 60, [(now - 22 * H, 0.4), (now - 1 * H, 0.3)])
+    prom = start_prometheus([(cost_labels("anthropic", "continuing"), continuing),
+                             (cost_labels("anthropic", "restarted"), restarted),
+                             (cost_labels("openai", "born"), born)], now=now)
+    enf = make_enforcer(prom.url, BUDGET_QUERY_MODE=mode)
+    status = _status(enf, now)
+    rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in status["top"]}
+    assert rows["anthropic/continuing"] == pytest.approx(1.3, abs=1e-6)
+    assert rows["anthropic/restarted"] == pytest.approx(0.7, abs=1e-6)
+    assert rows["openai/born"] == pytest.approx(0.7, abs=1e-6)
+    assert status["state"] == "ok"
