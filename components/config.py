@@ -597,6 +597,11 @@ class Gate(_Model):
     enabled: bool = Field(True, description="Deploy the gate plugin (without it the budget only alerts).")
     plugin_id: str = Field("openclaw-budget-gate", pattern=_PLUGIN_ID.pattern, description="Plugin id.")
     host_dir: Optional[str] = Field(None, description="Where the plugin is copied on the gateway host.")
+    block_tool_calls: bool = Field(
+        True,
+        description="Also refuse the tool calls of runs already in progress while the flag is set, so a "
+        "runaway loop inside one run stops too.",
+    )
 
     @field_validator("host_dir")
     @classmethod

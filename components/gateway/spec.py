@@ -48,7 +48,7 @@ def gate_entry(cfg: StackConfig) -> dict[str, Any]:
         "enabled": True,
         # Required for a non-bundled plugin that uses before_agent_run (openclaw.md §7).
         "hooks": {"allowConversationAccess": True},
-        "config": {"flagFile": cfg.gate_flag_path},
+        "config": {"flagFile": cfg.gate_flag_path, "blockToolCalls": cfg.gate.block_tool_calls},
         "loadPath": load_path,
     }
 

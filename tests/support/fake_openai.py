@@ -9,6 +9,11 @@ Streaming answers are Server-Sent Events: one chunk with the reply text, one wit
 final chunk with empty ``choices`` and the ``usage`` object (what OpenAI sends for
 ``stream_options.include_usage``; OpenClaw needs it to count tokens), then ``data: [DONE]``.
 
+A test can script turns: ``fake.queue_tool_call("write", {"path": "a.txt", "content": "x"})`` makes the next
+completion a tool call (``finish_reason: "tool_calls"``), as a model driving an agent loop would; completions
+after the script run out get the fixed reply. ``on_completion(index, body)`` is called before each answer
+(e.g. to close the budget gate while a run is in progress).
+
 Usage::
 
     with FakeOpenAI(reply="pong") as fake:
@@ -23,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 MODEL_ID = "fake-model"
 
@@ -47,8 +52,12 @@ class FakeOpenAI:
     """
 
     def __init__(self, reply: str = "pong from the fake model", prompt_tokens: int = 1000,
-                 completion_tokens: int = 200, model_id: str = MODEL_ID) -> None:
+                 completion_tokens: int = 200, model_id: str = MODEL_ID,
+                 on_completion: Optional[Callable[[int, Optional[Dict[str, Any]]], None]] = None) -> None:
         self.reply = reply
+        self.on_completion = on_completion
+        self._turns: List[Dict[str, Any]] = []
+        self._completions = 0
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.model_id = model_id
@@ -106,6 +115,21 @@ class FakeOpenAI:
         with self._lock:
             self._requests.append(request)
 
+    # -- scripted turns ----------------------------------------------------------------------------------
+    def queue_tool_call(self, name: str, arguments: Dict[str, Any]) -> None:
+        """Make a later completion (in queue order) a call of tool ``name`` with ``arguments``."""
+        with self._lock:
+            self._turns.append({"tool": name, "arguments": arguments})
+
+    def _next_turn(self, body: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            index = self._completions
+            self._completions += 1
+            turn = self._turns.pop(0) if self._turns else None
+        if self.on_completion is not None:
+            self.on_completion(index, body)
+        return turn
+
 
 def _handler_for(fake: FakeOpenAI) -> type:
     class Handler(BaseHTTPRequestHandler):
@@ -133,14 +157,22 @@ def _handler_for(fake: FakeOpenAI) -> type:
                 self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
             model = (body or {}).get("model") or fake.model_id
+            turn = fake._next_turn(body)
+            tool_calls = None
+            if turn is not None:
+                tool_calls = [{"index": 0, "id": f"call_fake_{fake._completions}", "type": "function",
+                               "function": {"name": turn["tool"], "arguments": json.dumps(turn["arguments"])}}]
             if (body or {}).get("stream"):
-                self._stream(model)
+                self._stream(model, tool_calls)
             else:
+                message: Dict[str, Any] = {"role": "assistant", "content": None if tool_calls else fake.reply}
+                if tool_calls:
+                    message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in tool_calls]
                 self._send_json(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                     "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": fake.reply}}],
+                    "choices": [{"index": 0, "finish_reason": "tool_calls" if tool_calls else "stop",
+                                 "message": message}],
                     "usage": fake.usage(),
                 })
 
@@ -158,13 +190,17 @@ def _handler_for(fake: FakeOpenAI) -> type:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _stream(self, model: str) -> None:
+        def _stream(self, model: str, tool_calls: Optional[List[Dict[str, Any]]] = None) -> None:
             base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                     "model": model}
+            if tool_calls:
+                delta: Dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": tool_calls}
+            else:
+                delta = {"role": "assistant", "content": fake.reply}
             chunks = [
-                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": fake.reply},
-                                      "finish_reason": None}]},
-                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+                {**base, "choices": [{"index": 0, "delta": {},
+                                      "finish_reason": "tool_calls" if tool_calls else "stop"}]},
                 {**base, "choices": [], "usage": fake.usage()},
             ]
             payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"

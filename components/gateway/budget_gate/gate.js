@@ -16,6 +16,9 @@ export const DEFAULT_FLAG_FILE = "/tmp/openclaw-budget-exceeded";
 // Category OpenClaw records for analytics; the block reason itself is internal and never shown.
 const CATEGORY = "cost_limit";
 
+// Appended for the model of a run in progress: it reads the block reason as the tool's result.
+const TOOL_CALL_ADVICE = "Stop working on this task and tell the user about the budget stop; do not call any more tools.";
+
 const WINDOW_WORDS = {
   "rolling-24h": "rolling 24-hour window",
   "calendar-day": "calendar day",
@@ -38,6 +41,18 @@ export async function decide(flagFile, { read = readFile } = {}) {
     message: blockedMessage(parsed.flag),
     category: CATEGORY,
   };
+}
+
+/**
+ * Returns the `before_tool_call` decision: `{block: true, blockReason}` while the flag exists (the model of
+ * a run already in progress gets the reason as the tool's result), otherwise undefined, which OpenClaw
+ * treats as no decision. Never throws.
+ */
+export async function decideToolCall(flagFile, options = {}) {
+  const decision = await decide(flagFile, options);
+  if (decision.outcome === "pass") return undefined;
+  const message = decision.message.replace("new agent runs are refused", "tool calls are refused");
+  return { block: true, blockReason: `${message}\n${TOOL_CALL_ADVICE}` };
 }
 
 /** Checks the flag file's text against the contract; returns {ok, flag} or {ok: false, problem}. */

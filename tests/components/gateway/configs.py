@@ -201,7 +201,7 @@ def spec_for(gate_dir: str, flag_file: str, *, bearer: str | None = None) -> dic
             "openclaw-budget-gate": {
                 "enabled": True,
                 "hooks": {"allowConversationAccess": True},
-                "config": {"flagFile": flag_file},
+                "config": {"flagFile": flag_file, "blockToolCalls": True},
                 "loadPath": gate_dir,
             },
         },

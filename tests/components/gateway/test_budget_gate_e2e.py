@@ -9,6 +9,8 @@ cost history over the cap: nothing here writes a valid flag by hand.
 What must hold (issue 7): no flag -> the run reaches the model; enforcer's flag -> the run is refused with
 ``hook_block`` and our message, and the model sees no request; the enforcer's recovery removes the flag ->
 the next run succeeds with no reload or restart; a corrupt or unreadable flag -> refused (fail closed).
+Beyond the issue: a run already in progress when the enforcer closes the gate (a model -> tool -> model loop)
+gets its tool calls refused, so a runaway loop inside one run stops working too.
 """
 from __future__ import annotations
 
@@ -109,7 +111,7 @@ def apply_gate_spec(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, f
 
 def install_gate(gateway: OpenClawGateway, workdir: Path, plugin_dir: Path, flag_file: Path) -> None:
     """Register the plugin with the patch tool while the gateway runs; OpenClaw hot-loads it."""
-    active = f"budget gate active: new agent runs are refused while {flag_file} exists"
+    active = f"budget gate active: new agent runs and tool calls are refused while {flag_file} exists"
     apply_gate_spec(gateway, workdir, plugin_dir, flag_file, active)
     config = gateway.read_config()
     assert str(plugin_dir) in config["plugins"]["load"]["paths"]
@@ -271,6 +273,60 @@ def test_operator_lift_hint_from_the_message_reopens_the_gate(
     # The override holds on the next scheduled check, although spend is still over the cap.
     run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "check")
     assert not gate.flag_file.exists()
+
+
+def test_run_in_progress_gets_its_tool_calls_refused(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """The model of a running agent asks for a tool (``write``); the enforcer closes the gate while that
+    model call is answered. The tool must not run, the model must read the budget stop as the tool's result,
+    and after recovery the same kind of tool call runs again."""
+    state_dir = tmp_path / "enforcer-state"
+    gateway, model, flag_file = gate.gateway, gate.model, gate.flag_file
+    proof = gate.workdir / "tool-proof"
+    proof.mkdir(exist_ok=True)
+
+    # Control: with the gate open, the scripted tool call really writes its file.
+    opened = proof / "written-with-the-gate-open.txt"
+    model.queue_tool_call("write", {"path": str(opened), "content": "the tool ran"})
+    before = model.completion_count()
+    assert_reached_model(gateway.agent("write a file with the gate open"), model, before)
+    assert opened.read_text(encoding="utf-8") == "the tool ran"
+
+    # The enforcer runs while the model is answering the run's first call (the run is in progress).
+    closed = proof / "written-with-the-gate-closed.txt"
+    checks = []
+
+    def enforcer_closes_the_gate(index: int, body: Optional[dict]) -> None:
+        if not checks:
+            checks.append(run_enforcer(over_cap_prometheus, flag_file, state_dir, "check").stdout)
+
+    model.on_completion = enforcer_closes_the_gate
+    try:
+        model.queue_tool_call("write", {"path": str(closed), "content": "must never be written"})
+        before = model.completion_count()
+        result = gateway.agent("write a file; the budget runs out meanwhile")
+    finally:
+        model.on_completion = None
+    assert "state=blocked" in checks[0], checks[0]
+    assert flag_file.exists()
+    assert not closed.exists(), "a tool ran while the budget gate was closed"
+    # The model got the refusal as the tool's result, then ended the run (no further tool call).
+    assert model.completion_count() == before + 2, result.describe()
+    tool_results = [m for m in model.completion_requests()[-1].body["messages"] if m.get("role") == "tool"]
+    refusal = str(tool_results[-1]["content"])
+    assert "Budget stop: tool calls are refused by the budget enforcer." in refusal, refusal
+    assert "do not call any more tools" in refusal, refusal
+    # New runs stay refused as before.
+    before = model.completion_count()
+    assert_refused(gateway.agent("ping while over budget"), model, before)
+
+    # Recovery re-opens both gates with no reload.
+    run_enforcer(over_cap_prometheus, flag_file, state_dir, "check", now=time.time() + 2 * H)
+    assert not flag_file.exists()
+    model.queue_tool_call("write", {"path": str(closed), "content": "written after recovery"})
+    before = model.completion_count()
+    assert_reached_model(gateway.agent("write a file after recovery"), model, before)
+    assert closed.read_text(encoding="utf-8") == "written after recovery"
 
 
 @pytest.mark.parametrize("content, problem", [

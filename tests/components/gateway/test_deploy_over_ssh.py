@@ -132,7 +132,7 @@ def test_up_and_destroy_over_ssh(pulumi_mocks: RecordingMocks, resources: Resour
         assert patched["diagnostics"]["otel"]["headers"] == {"Authorization": f"Bearer {BEARER}"}
         assert patched["plugins"]["load"]["paths"] == [str(gate_dir)]
         assert patched["plugins"]["entries"]["openclaw-budget-gate"]["config"] == {
-            "flagFile": str(host.gateway_dir / "budget" / "openclaw-budget-exceeded")}
+            "flagFile": str(host.gateway_dir / "budget" / "openclaw-budget-exceeded"), "blockToolCalls": True}
         fake = patched["models"]["providers"]["fake"]
         assert fake["apiKey"] == "sk-fake-0001" and fake["models"][0]["contextWindow"] == 32000
         assert fake["models"][0]["cost"] == {"input": 3.0, "output": 15.0, "cacheRead": 0.3, "cacheWrite": 3.75}

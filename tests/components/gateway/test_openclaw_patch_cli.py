@@ -127,7 +127,7 @@ def test_apply_validate_idempotent_revert(name: str, tmp_path: Path, plugin_dirs
     assert applied["diagnostics"]["enabled"] is True
     assert applied["plugins"]["entries"]["diagnostics-otel"]["enabled"] is True
     gate = applied["plugins"]["entries"]["openclaw-budget-gate"]
-    assert gate["config"] == {"flagFile": FLAG} and gate["hooks"]["allowConversationAccess"] is True
+    assert gate["config"] == {"flagFile": FLAG, "blockToolCalls": True} and gate["hooks"]["allowConversationAccess"] is True
     assert str(gate_dir) in applied["plugins"]["load"]["paths"]
     allow_before = (original.get("plugins") or {}).get("allow")
     if allow_before:

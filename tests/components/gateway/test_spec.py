@@ -20,7 +20,7 @@ def test_workstation_spec() -> None:
         "openclaw-budget-gate": {
             "enabled": True,
             "hooks": {"allowConversationAccess": True},
-            "config": {"flagFile": "/home/node/.openclaw/budget/openclaw-budget-exceeded"},
+            "config": {"flagFile": "/home/node/.openclaw/budget/openclaw-budget-exceeded", "blockToolCalls": True},
             "loadPath": "/home/node/.openclaw/plugins/openclaw-budget-gate",
         },
     }
@@ -78,3 +78,9 @@ def test_render_files_for_review() -> None:
         "_commands/gateway-revert.sh", "_commands/gateway-gate-stage.sh", "_commands/gateway-gate-install.sh",
         "_commands/gateway-gate-remove.sh"}
     assert BEARER not in json.dumps(files)
+
+
+def test_gate_can_leave_tool_calls_alone() -> None:
+    """``gate.blockToolCalls: false`` keeps only the new-run stop (runs in progress finish their work)."""
+    spec = render_patch_spec(build(gate={"blockToolCalls": False}))
+    assert spec["plugins"]["openclaw-budget-gate"]["config"]["blockToolCalls"] is False

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const pluginDir = fileURLToPath(new URL("../../../../components/gateway/budget_gate/", import.meta.url));
-const { DEFAULT_FLAG_FILE, blockedMessage, decide, formatInstant, parseFlag } = await import(
+const { DEFAULT_FLAG_FILE, blockedMessage, decide, decideToolCall, formatInstant, parseFlag } = await import(
   join(pluginDir, "gate.js")
 );
 const plugin = (await import(join(pluginDir, "index.js"))).default;
@@ -208,6 +208,32 @@ describe("formatInstant", () => {
   });
 });
 
+describe("decideToolCall", () => {
+  test("makes no decision when the flag file is absent", async () => {
+    assert.equal(await decideToolCall(flagFile), undefined);
+  });
+
+  test("blocks with the budget message and tells the model to stop", async () => {
+    writeFlag(VALID_FLAG);
+    const decision = await decideToolCall(flagFile);
+    assert.equal(decision.block, true);
+    const lines = decision.blockReason.split("\n");
+    assert.equal(lines[0], "Budget stop: tool calls are refused by the budget enforcer.");
+    assert.equal(lines[2], "Spent: $5.12 of the $5.00 cap (rolling 24-hour window).");
+    assert.equal(
+      lines.at(-1),
+      "Stop working on this task and tell the user about the budget stop; do not call any more tools.",
+    );
+  });
+
+  test("fails closed on a corrupt flag", async () => {
+    writeFlag("{half");
+    const decision = await decideToolCall(flagFile);
+    assert.equal(decision.block, true);
+    assert.match(decision.blockReason, /tool calls are refused because the budget flag file .* is not valid JSON/);
+  });
+});
+
 describe("parseFlag", () => {
   test("accepts the contract's example", () => {
     assert.deepEqual(parseFlag(JSON.stringify(VALID_FLAG)), { ok: true, flag: VALID_FLAG });
@@ -225,15 +251,26 @@ describe("plugin entry", () => {
     return api;
   };
 
-  test("matches the manifest id and registers one before_agent_run gate on the configured flag", async () => {
+  test("matches the manifest id and gates runs and tool calls on the configured flag", async () => {
     assert.equal(plugin.id, "openclaw-budget-gate");
     const api = fakeApi({ flagFile });
     plugin.register(api);
-    assert.deepEqual(api.hooks.map((h) => h.name), ["before_agent_run"]);
-    assert.deepEqual(await api.hooks[0].handler({}, {}), { outcome: "pass" });
+    assert.deepEqual(api.hooks.map((h) => h.name), ["before_agent_run", "before_tool_call"]);
+    const [run, tool] = api.hooks.map((h) => h.handler);
+    assert.deepEqual(await run({}, {}), { outcome: "pass" });
+    assert.equal(await tool({ toolName: "exec" }, {}), undefined);
     writeFlag(VALID_FLAG);
-    assert.equal((await api.hooks[0].handler({}, {})).outcome, "block");
+    assert.equal((await run({}, {})).outcome, "block");
+    assert.equal((await tool({ toolName: "exec" }, {})).block, true);
     assert.deepEqual(api.logs.map(([level]) => level), ["info"]);
+    assert.match(api.logs[0][1], /new agent runs and tool calls are refused/);
+  });
+
+  test("leaves tool calls alone when blockToolCalls is false", () => {
+    const api = fakeApi({ flagFile, blockToolCalls: false });
+    plugin.register(api);
+    assert.deepEqual(api.hooks.map((h) => h.name), ["before_agent_run"]);
+    assert.match(api.logs[0][1], /new agent runs are refused/);
   });
 
   test("uses the contract's default path without config, and warns when its directory is missing", () => {
