@@ -21,8 +21,8 @@ minutes: when the collector or Prometheus was down across the window start, the 
 and a series without a recent value is not new — taking its whole cumulative value (everything since the
 gateway started) would block falsely for as long as the outage lasted, a day later. Such a series gets
 ``max(E, I)``; if its value now is below the anchor, the gateway restarted during the gap and the whole
-value counts. Only series anchored within LOOKBACK (15 min) before the window start and without a reset
-get the plain ``E``.
+value counts. Plain ``E`` is kept for series without a reset that are either anchored within LOOKBACK
+(15 min) before the window start or have no value in the 24 h before it at all (born in the window).
 
 So ordinary series are exact (the numbers agree with OpenClaw's own ledger), a restart never loses spend,
 a new series counts in full, and an export outage doesn't invent spend. Known limits, both rare: series
@@ -88,8 +88,8 @@ def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOK
                 mode: str = "exact", anchor_seconds: int = ANCHOR_LOOKBACK_SECONDS) -> str:
     """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model.
 
-    ``exact`` (default): E for series anchored near the window start without a reset, max(E, I) for the
-    rest — two window scans plus the anchor scan. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of
+    ``exact`` (default): E for series without a reset that are anchored near the window start or born
+    inside the window, max(E, I) for the rest — two window scans plus the anchor scan. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of
     series): max(E, I) for every series — one window scan plus the anchor scan, about 1.5× plain
     increase(), but young sparse series may be over-counted by up to about one export interval's worth of
     their spend (erring toward blocking)."""
@@ -107,8 +107,10 @@ def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOK
         raise ValueError(f"unknown query mode {mode!r}")
     near = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
     no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
+    # Anchored only far back: a gap across the window start, where an unseen restart is possible.
+    gap_at_start = f"({anchor} unless {near})"
     return (f"sum by (openclaw_provider, openclaw_model) "
-            f"(({exact} and {no_reset} and {near}) or {conservative})")
+            f"((({exact} and {no_reset}) unless {gap_at_start}) or {conservative})")
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:

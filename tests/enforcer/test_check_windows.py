@@ -148,3 +148,14 @@ def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_p
     assert rows["anthropic/restarted"] == pytest.approx(0.7, abs=1e-6)
     assert rows["openai/born"] == pytest.approx(0.7, abs=1e-6)
     assert status["state"] == "ok"
+
+
+def test_young_sparse_series_counts_exactly(start_prometheus, make_enforcer):
+    """A series born two minutes ago with two samples ($0 then $0.36, as a fresh gateway exports them) is
+    exact in the default mode: no increase() extrapolation (it made $0.54 of it). doctor compares exactly
+    this against OpenClaw's ledger, so an over-count here fails it by 50%."""
+    now = time.time()
+    prom = start_prometheus([(cost_labels("fake", "young"), [(now - 120, 0.0), (now - 60, 0.36)])], now=now)
+    for window in ("rolling-24h", "calendar-day"):
+        enf = make_enforcer(prom.url, BUDGET_WINDOW=window, BUDGET_TZ="UTC")
+        assert _status(enf, now)["spent_usd"] == pytest.approx(0.36, abs=1e-9), window
