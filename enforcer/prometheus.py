@@ -29,8 +29,8 @@ a new series counts in full, and an export outage doesn't invent spend. Known li
 born *and* stopped inside the window get only ``I`` (part of their first value lost); a gateway restart
 during an export outage across the window start, after which the new counter outgrew the old value, is
 counted from the first value after the outage (it loses what was spent between the restart and the end
-of the outage). Cost: two scans of the window (``resets()`` and ``increase()``), one of the 24 h before it
-(the anchor) and instant lookups; the answer has one row per provider/model whatever the number of
+of the outage). Cost: two scans of the window (``resets()`` and ``increase()``), two of the 24 h before it
+(the anchor, in E and in the gap test), a 15-minute scan and instant lookups; the answer has one row per provider/model whatever the number of
 series. An earlier version took ``max(E, I)`` for every series (one scan) but over-counted young, sparse
 series by up to ~50% (seen against a real OpenClaw ledger: $0.009 for $0.006); it is ``fast`` mode now.
 """
@@ -89,10 +89,13 @@ def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOK
     """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model.
 
     ``exact`` (default): E for series without a reset that are anchored near the window start or born
-    inside the window, max(E, I) for the rest — two window scans plus the anchor scan. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of
-    series): max(E, I) for every series — one window scan plus the anchor scan, about 1.5× plain
-    increase(), but young sparse series may be over-counted by up to about one export interval's worth of
-    their spend (erring toward blocking)."""
+    inside the window, max(E, I) for the rest. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of series):
+    max(E, I) for every series, about 40% of exact's cost, but young sparse series may be over-counted by
+    up to about one export interval's worth of their spend (erring toward blocking).
+
+    Prometheus evaluates every sub-expression as written (no common-subexpression reuse), so E — whose
+    anchor is a 24 h scan — appears once: every series reporting now gets E, and I is added (and the max
+    taken) only for series outside the exact set."""
     x = selector
     w = f"{int(window_seconds)}s"
     anchor = f"last_over_time({x}[{int(anchor_seconds)}s] offset {w})"
@@ -100,17 +103,19 @@ def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOK
     # gap): everything the new counter holds was spent after the restart, so the whole value counts.
     exact = f"((({x} - {anchor}) >= 0) or {x})"
     extrapolated = f'label_replace(increase({x}[{w}]), "enforcer_estimate", "increase", "", "")'
-    conservative = f"max without (enforcer_estimate) ({exact} or {extrapolated})"
     if mode == "fast":
-        return f"sum by (openclaw_provider, openclaw_model) ({conservative})"
-    if mode != "exact":
+        estimates = f"{exact} or {extrapolated}"
+    elif mode == "exact":
+        near = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
+        no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
+        # Anchored only far back: a gap across the window start, where an unseen restart is possible.
+        gap_at_start = f"({anchor} unless {near})"
+        # Series reporting now (E exists), without a reset and not across a gap: E alone is exact.
+        exact_set = f"(({no_reset} unless {gap_at_start}) and {x})"
+        estimates = f"{exact} or ({extrapolated} unless ignoring (enforcer_estimate) {exact_set})"
+    else:
         raise ValueError(f"unknown query mode {mode!r}")
-    near = f"last_over_time({x}[{int(lookback_seconds)}s] offset {w})"
-    no_reset = f"(resets({x}[{int(window_seconds) + int(lookback_seconds)}s]) == 0)"
-    # Anchored only far back: a gap across the window start, where an unseen restart is possible.
-    gap_at_start = f"({anchor} unless {near})"
-    return (f"sum by (openclaw_provider, openclaw_model) "
-            f"((({exact} and {no_reset}) unless {gap_at_start}) or {conservative})")
+    return f"sum by (openclaw_provider, openclaw_model) (max without (enforcer_estimate) ({estimates}))"
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:

@@ -111,11 +111,15 @@ def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforc
 
 
 def test_query_is_one_expression_by_provider_and_model():
-    q = spend_query('{__name__=~"openclaw_cost_usd(_USD)?_total"}', 3600)
+    selector = '{__name__=~"openclaw_cost_usd(_USD)?_total"}'
+    q = spend_query(selector, 3600)
     assert q.startswith("sum by (openclaw_provider, openclaw_model) (")
     assert "increase(" in q and "resets(" in q and "[900s] offset 3600s" in q
     assert q.count("[3600s]") == 1 and q.count("[4500s]") == 1  # two scans of the window in all
-    assert "[86400s] offset 3600s" in q  # the anchor: a series' last value up to 24 h before the window
+    # the anchor (a series' last value up to 24 h before the window) is a 24 h scan: E holds it once, the
+    # gap test once; the fast query only in E
+    assert q.count("[86400s] offset 3600s") == 2
+    assert spend_query(selector, 3600, mode="fast").count("[86400s] offset 3600s") == 1
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast"])
