@@ -9,17 +9,23 @@ from components.collector import OtelCollector
 from components.config import StackConfig
 from components.enforcer_service import BudgetEnforcer
 from components.gateway import GatewayConfig
+from enforcer.prometheus import spend_query
+from enforcer.settings import DEFAULT_COST_SELECTOR
 
-COST_SERIES = 'openclaw_cost_usd_total'
+def spend_promql(cfg: StackConfig) -> dict[str, str]:
+    """The enforcer's own spend query (``enforcer.prometheus.spend_query``), to paste into Prometheus or
+    Grafana as an instant query: exact per provider/model, where plain ``increase()`` would lose new
+    series' first values.
 
-
-def spend_promql(cfg: StackConfig) -> str:
-    """PromQL for the spend the enforcer compares with the cap, by provider and model.
-
-    For calendar days the window is "since local midnight", whose length changes all day; the enforcer
-    computes it on every check, so the output shows the rolling form with a note.
+    A calendar day's window is "since local midnight", whose length changes all day; the enforcer computes
+    it on every check, so the output gives the 24 h form and says what changes.
     """
-    return f"sum by (openclaw_provider, openclaw_model) (increase({COST_SERIES}[24h]))"
+    shown = {"last24h": spend_query(DEFAULT_COST_SELECTOR, 86400)}
+    if cfg.enforcer.window == "calendar-day":
+        shown["note"] = (f"the enforcer replaces the 86400s window (not the 24 h anchor lookback) by the seconds "
+                         f"since midnight in {cfg.enforcer.timezone} at each check; `python -m enforcer status "
+                         f"--json` on the enforcer host prints the query of the moment")
+    return shown
 
 
 def deploy(cfg: StackConfig) -> dict[str, Any]:

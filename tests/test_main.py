@@ -8,6 +8,8 @@ import pytest
 
 from components.config import load_from_pulumi
 from components.stack import deploy
+from enforcer.prometheus import spend_query
+from enforcer.settings import DEFAULT_COST_SELECTOR
 from tests.support.pulumi_mocks import (
     FAKE_SECRETS,
     PROJECT,
@@ -82,7 +84,10 @@ def test_stack_outputs_say_where_things_are(workstation_config: tuple, resources
 
     def check() -> None:
         assert outputs["otlpEndpoint"] == "http://192.168.1.111:4318"
-        assert "openclaw_cost_usd_total" in outputs["spendPromql"]
+        # the enforcer's own query, not a look-alike
+        assert outputs["spendPromql"]["last24h"] == spend_query(DEFAULT_COST_SELECTOR, 86400)
+        # the workstation budget is a calendar day: the output says how the enforcer's window differs
+        assert "seconds since midnight in " + outputs["budget"]["timezone"] in outputs["spendPromql"]["note"]
         assert outputs["flagFile"] == {
             "host": "muletto",
             "hostPath": "/home/sam/moltbot-infra/clawdbot-config/budget/openclaw-budget-exceeded",
