@@ -1,11 +1,11 @@
-"""Command line: ``python -m enforcer {check,status,doctor,allow,watch}``.
+"""Command line: ``python -m enforcer {check,status,doctor,allow,watch,drill}``.
 
 Configuration comes from environment variables (see ``--help`` and the README); the commands only take
 what varies per invocation (``--dry-run``, ``--json``, ``--for``, ``--interval``).
 
 Exit codes: 0 decided (whatever the state), 1 configuration error, 2 Prometheus failed (the
 BUDGET_ON_BACKEND_ERROR policy was applied), 3 another run held the lock too long, 4 the flag file could
-not be written, 5 doctor found a failing check.
+not be written, 5 doctor found a failing check or the drill failed.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ ENV_HELP = """environment:
   BUDGET_METRICS_FILE       optional textfile-collector output (*.prom)
   BUDGET_MODEL_CAPS         optional JSON {"provider": usd, "provider/model": usd}
   BUDGET_FREE_MODELS        comma-separated provider/model globs that are free on purpose
-  BUDGET_OPENCLAW_CLI       optional OpenClaw CLI argv prefix for doctor's ledger comparison
+  BUDGET_OPENCLAW_CLI       optional OpenClaw CLI argv prefix, for doctor's ledger comparison and drill
   BUDGET_QUERY_MODE         exact (default) or fast (one window scan, for thousands of series)
 """
 
@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=10.0, metavar="SECONDS",
                        help="seconds between check starts (default 10)")
     watch.add_argument("--dry-run", action="store_true", help="as for check")
+    drill = sub.add_parser("drill", help="prove on the live gateway that the gate refuses a new run",
+                           description="Write a drill flag (unless a flag is already set), start one agent run "
+                           "through BUDGET_OPENCLAW_CLI, remove the drill flag, and pass only if the budget gate "
+                           "refused the run quoting this drill's flag. Holds the run lock meanwhile. If the gate "
+                           "does not block, the probe run reaches the model (one short message).",
+                           epilog=ENV_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    drill.add_argument("--agent", default="main", help="OpenClaw agent id to start the probe run on (default main)")
+    drill.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="how long the probe run may take (default 120)")
     return parser
 
 
@@ -137,6 +146,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             duration = runner.parse_duration(args.duration)
         if args.command == "watch" and not args.interval > 0:
             raise ConfigError("--interval must be > 0 seconds")
+        if args.command == "drill" and not args.timeout > 0:
+            raise ConfigError("--timeout must be > 0 seconds")
         if cfg.test_crash_at and cfg.test_crash_at not in runner.CRASH_POINTS:
             raise ConfigError(f"BUDGET_TEST_CRASH_AT must be one of {', '.join(runner.CRASH_POINTS)}")
     except (ConfigError, ValueError) as exc:
@@ -173,6 +184,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             return runner.allow(cfg, duration, args.reason, cancel=args.cancel)
         if args.command == "watch":
             return _watch(cfg, args.interval, args.dry_run)
+        if args.command == "drill":
+            from enforcer import drill  # only this command needs it (subprocess)
+
+            result = drill.run(cfg, agent=args.agent, timeout=args.timeout)
+            print(result.render(), flush=True)
+            return drill.EXIT_PASS if result.passed else drill.EXIT_FAIL
+    except ConfigError as exc:
+        print(f"enforcer: {exc}", file=sys.stderr)
+        return runner.EXIT_CONFIG
     except LockTimeout as exc:
         print(f"enforcer: {exc}", file=sys.stderr)
         return runner.EXIT_LOCK

@@ -101,7 +101,7 @@ def render_wrapper(cfg: StackConfig) -> str:
         [
             "#!/bin/sh",
             "# The budget enforcer's command line, with the service's settings and as the service's user:",
-            f"#   sudo {paths.wrapper} status | doctor | allow --for 2h | allow --cancel",
+            f"#   sudo {paths.wrapper} status | doctor | drill | allow --for 2h | allow --cancel",
             "# Managed by openclaw-usage (`pulumi up`).",
             "set -eu",
             'if [ "$(id -u)" != 0 ]; then',

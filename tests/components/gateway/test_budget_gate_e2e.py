@@ -155,9 +155,11 @@ def over_cap_prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
 
 
 def run_enforcer(prom: PrometheusServer, flag_file: Path, state_dir: Path, *args: str,
-                 now: Optional[float] = None) -> subprocess.CompletedProcess:
+                 now: Optional[float] = None, gateway: Optional[OpenClawGateway] = None,
+                 expect_rc: int = 0) -> subprocess.CompletedProcess:
     env: Dict[str, str] = {
-        "PATH": "/usr/bin:/bin",
+        **(gateway.env if gateway else {}),  # the CLI's isolated state, for BUDGET_OPENCLAW_CLI
+        "PATH": gateway.env["PATH"] if gateway else "/usr/bin:/bin",
         "PROMETHEUS_URL": prom.url,
         "MAX_DAILY_USD": f"{CAP_USD:.2f}",
         "BUDGET_WINDOW": "rolling-24h",
@@ -165,12 +167,15 @@ def run_enforcer(prom: PrometheusServer, flag_file: Path, state_dir: Path, *args
         "BUDGET_FLAG_FILE": str(flag_file),
         "BUDGET_STATE_DIR": str(state_dir),
     }
+    if gateway is not None:
+        env["BUDGET_OPENCLAW_CLI"] = gateway.openclaw_command()
     if now is not None:
         # The enforcer's documented test clock: the only way to let a 24 h window move on in a test.
         env["BUDGET_TEST_NOW"] = f"{now:.3f}"
     proc = subprocess.run([sys.executable, "-m", "enforcer", *args], env=env, cwd=str(tools.REPO_ROOT),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"enforcer {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == expect_rc, (f"enforcer {' '.join(args)} exited {proc.returncode}, not {expect_rc}:\n"
+                                          f"{proc.stdout}\n{proc.stderr}")
     return proc
 
 
@@ -327,6 +332,57 @@ def test_run_in_progress_gets_its_tool_calls_refused(
     before = model.completion_count()
     assert_reached_model(gateway.agent("write a file after recovery"), model, before)
     assert closed.read_text(encoding="utf-8") == "written after recovery"
+
+
+def _journal(state_dir: Path) -> list:
+    return [json.loads(line) for line in (state_dir / "decisions.jsonl").read_text().splitlines()]
+
+
+def test_drill_proves_the_gate_blocks_and_leaves_no_flag(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """``python -m enforcer drill`` on the live gateway: its drill flag is refused by the gate (quoting the
+    drill id, so the gate read this very file), no request reaches the model, and the flag is gone after."""
+    state_dir = tmp_path / "enforcer-state"
+    before = gate.model.completion_count()
+    proc = run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "drill", gateway=gate.gateway)
+    assert "budget gate drill: PASS: the gate refused a new agent run (hook_block)" in proc.stdout, proc.stdout
+    assert "flag=drill" in proc.stdout, proc.stdout
+    assert gate.model.completion_count() == before, "the drill's probe run reached the model"
+    assert not gate.flag_file.exists(), "the drill left its flag behind"
+    record = _journal(state_dir)[-1]
+    assert record["command"] == "drill" and record["passed"] is True, record
+    # The gate is open again: a normal run goes through.
+    before = gate.model.completion_count()
+    assert_reached_model(gate.gateway.agent("ping after the drill"), gate.model, before)
+
+
+def test_drill_fails_loudly_when_the_gate_reads_another_file(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """The classic silent failure: the enforcer writes one path, the gate reads another (a missing bind
+    mount, a typo). The drill's run gets through, and the drill says so and exits 5."""
+    state_dir = tmp_path / "enforcer-state"
+    elsewhere = tmp_path / "not-mounted" / "openclaw-budget-exceeded"
+    elsewhere.parent.mkdir()
+    before = gate.model.completion_count()
+    proc = run_enforcer(over_cap_prometheus, elsewhere, state_dir, "drill", gateway=gate.gateway, expect_rc=5)
+    assert "budget gate drill: FAIL: the gate let a new run through while the flag was set" in proc.stdout, proc.stdout
+    assert "openclaw plugins inspect openclaw-budget-gate" in proc.stdout
+    assert gate.model.completion_count() == before + 1  # the price of finding out: one probe run
+    assert not elsewhere.exists() and not gate.flag_file.exists()
+    assert _journal(state_dir)[-1]["passed"] is False
+
+
+def test_drill_leaves_a_real_block_in_place(
+        gate: GateHarness, over_cap_prometheus: PrometheusServer, tmp_path: Path) -> None:
+    """While a real block is set, the drill writes nothing, checks the run is refused and keeps the flag."""
+    state_dir = tmp_path / "enforcer-state"
+    run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "check")
+    flag_before = gate.flag_file.read_bytes()
+    before = gate.model.completion_count()
+    proc = run_enforcer(over_cap_prometheus, gate.flag_file, state_dir, "drill", gateway=gate.gateway)
+    assert "PASS" in proc.stdout and "flag=ours" in proc.stdout, proc.stdout
+    assert gate.flag_file.read_bytes() == flag_before
+    assert gate.model.completion_count() == before
 
 
 @pytest.mark.parametrize("content, problem", [
