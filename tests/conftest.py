@@ -35,3 +35,30 @@ def resources(monkeypatch: pytest.MonkeyPatch) -> ResourceTracker:
     tracker = ResourceTracker()
     tracker.install(monkeypatch)
     return tracker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gateway_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory):
+    """Tests stop the services they start. An OpenClaw gateway that restarted itself runs on in a session of
+    its own, so a leak is easy to miss: at the end, any process still using a state dir of this run is an
+    error (and is stopped)."""
+    yield
+    import os
+    from pathlib import Path
+
+    from tests.support.openclaw_gateway import _terminate
+
+    base = str(tmp_path_factory.getbasetemp())
+    leaked = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if any(v.startswith(b"OPENCLAW_STATE_DIR=" + base.encode()) for v in env):
+            leaked.append((int(entry.name), cmd))
+    _terminate([pid for pid, _ in leaked], 10)
+    assert not leaked, f"processes outlived the tests (stopped now): {leaked}"

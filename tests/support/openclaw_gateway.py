@@ -235,19 +235,21 @@ class OpenClawGateway:
         raise AssertionError(f"openclaw gateway not ready after {timeout:.0f}s:\n{self.console_tail()}")
 
     def stop(self, timeout: float = 60) -> None:
-        """SIGTERM the gateway's process group (it spawns helpers), SIGKILL if it doesn't exit in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = None
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        """SIGTERM the gateway's process group (it spawns helpers), SIGKILL if it doesn't exit in time.
+
+        A gateway that restarted itself (a config change that needs a restart) runs on as a new process in
+        a session of its own, out of reach of the first process group: it is found by its state dir."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
         self.proc = None
+        _terminate(processes_with_env("OPENCLAW_STATE_DIR", str(self.state_dir)), timeout)
 
     @property
     def running(self) -> bool:
@@ -331,3 +333,44 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def processes_with_env(name: str, value: str) -> List[int]:
+    """PIDs of this user's processes whose environment has ``name=value`` (Linux /proc)."""
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours
+            continue
+    return found
+
+
+def _terminate(pids: Sequence[int], timeout: float) -> None:
+    """SIGTERM, then SIGKILL whatever is still alive after ``timeout`` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+            time.sleep(0.1)
+        pids = alive
+        if not pids:
+            return
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
