@@ -123,7 +123,14 @@ def run(settings: Settings, agent: str = "main", timeout: float = 120.0,
         drill_id = None
         if on_disk.status == "absent":
             drill_id = f"drill-{secrets.token_hex(4)}"
-            flagfile.write(settings.flag_file, drill_flag(settings, drill_id, settings.now()))
+            try:
+                flagfile.write(settings.flag_file, drill_flag(settings, drill_id, settings.now()))
+            except OSError as exc:  # the real stop could not be written either: that is the finding
+                summary = (f"cannot write the flag {settings.flag_file}: {exc.strerror or exc}; the enforcer "
+                           "could not close the gate either (`python -m enforcer doctor` checks the path)")
+                store.append_journal({"ts": iso(settings.now()), "command": "drill", "passed": False,
+                                      "summary": summary, "flag": "absent", "agent": agent})
+                return DrillResult(False, summary, "absent", time.monotonic() - started)
         try:
             try:
                 proc = runner(argv, capture_output=True, text=True, timeout=timeout)

@@ -79,3 +79,18 @@ def test_the_drill_flag_is_the_shared_contract(make_enforcer, tmp_path):
     # the stand-in's refusal doesn't quote the drill id: the drill must not pass
     assert proc.returncode == 5 and "reads another file than " + str(flag) in proc.stdout, proc.stdout
     assert not flag.exists()
+
+
+def test_an_unwritable_flag_path_fails_the_drill_without_running_the_probe(make_enforcer, tmp_path):
+    """The flag's directory is missing: the real stop could never be written, which is what the drill says;
+    no probe run is started (it would only spend)."""
+    marker = tmp_path / "probe-ran"
+    cli = tmp_path / "fake-openclaw"
+    cli.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    cli.chmod(0o755)
+    missing = tmp_path / "no-such-dir" / "openclaw-budget-exceeded"
+    enf = make_enforcer("http://127.0.0.1:9", BUDGET_OPENCLAW_CLI=str(cli), BUDGET_FLAG_FILE=str(missing))
+    proc = enf.run("drill")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert f"FAIL: cannot write the flag {missing}: No such file or directory" in proc.stdout, proc.stdout
+    assert not marker.exists()
