@@ -43,22 +43,9 @@ def no_gateway_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory):
     its own, so a leak is easy to miss: at the end, any process still using a state dir of this run is an
     error (and is stopped)."""
     yield
-    import os
-    from pathlib import Path
+    from tests.support.openclaw_gateway import command_line, processes_with_env, terminate
 
-    from tests.support.openclaw_gateway import _terminate
-
-    base = str(tmp_path_factory.getbasetemp())
-    leaked = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if any(v.startswith(b"OPENCLAW_STATE_DIR=" + base.encode()) for v in env):
-            leaked.append((int(entry.name), cmd))
-    _terminate([pid for pid, _ in leaked], 10)
+    pids = processes_with_env("OPENCLAW_STATE_DIR", str(tmp_path_factory.getbasetemp()), prefix=True)
+    leaked = [(pid, command_line(pid)) for pid in pids]
+    terminate(pids, 10)
     assert not leaked, f"processes outlived the tests (stopped now): {leaked}"

@@ -249,7 +249,7 @@ class OpenClawGateway:
             except ProcessLookupError:
                 pass
         self.proc = None
-        _terminate(processes_with_env("OPENCLAW_STATE_DIR", str(self.state_dir)), timeout)
+        terminate(processes_with_env("OPENCLAW_STATE_DIR", str(self.state_dir)), timeout)
 
     @property
     def running(self) -> bool:
@@ -335,22 +335,31 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def processes_with_env(name: str, value: str) -> List[int]:
-    """PIDs of this user's processes whose environment has ``name=value`` (Linux /proc)."""
+def processes_with_env(name: str, value: str, prefix: bool = False) -> List[int]:
+    """PIDs of this user's processes whose environment has ``name=value`` (or a value starting with
+    ``value`` when ``prefix``), from Linux /proc."""
     wanted = f"{name}={value}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
+            variables = (entry / "environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours
             continue
+        if any(v.startswith(wanted) if prefix else v == wanted for v in variables):
+            found.append(int(entry.name))
     return found
 
 
-def _terminate(pids: Sequence[int], timeout: float) -> None:
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "(gone)"
+
+
+def terminate(pids: Sequence[int], timeout: float) -> None:
     """SIGTERM, then SIGKILL whatever is still alive after ``timeout`` seconds."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         alive = []
