@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from enforcer.prometheus import PrometheusClient, spend_query  # noqa: E402
-from enforcer.settings import DEFAULT_COST_SELECTOR  # noqa: E402
+from enforcer.settings import DEFAULT_COST_NAMES, DEFAULT_COST_SELECTOR  # noqa: E402
 from tests.enforcer.helpers import remote_write  # noqa: E402
 from tests.enforcer.helpers.prom import COST, PrometheusServer  # noqa: E402
 
@@ -145,8 +145,8 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
         qtimes, fast_times, plain_times = [], [], []
         plain = f"sum by (openclaw_provider, openclaw_model) (increase({DEFAULT_COST_SELECTOR}[86400s]))"
         for _ in range(repeats):
-            for times, expr in ((qtimes, spend_query(DEFAULT_COST_SELECTOR, 86400)),
-                                (fast_times, spend_query(DEFAULT_COST_SELECTOR, 86400, mode="fast")),
+            for times, expr in ((qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
+                                (fast_times, spend_query(DEFAULT_COST_NAMES, 86400, mode="fast")),
                                 (plain_times, plain)):
                 t = time.perf_counter()
                 rows = client.query(expr)

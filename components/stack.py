@@ -9,8 +9,8 @@ from components.collector import OtelCollector
 from components.config import StackConfig
 from components.enforcer_service import BudgetEnforcer
 from components.gateway import GatewayConfig
-from enforcer.prometheus import spend_query
-from enforcer.settings import DEFAULT_COST_SELECTOR
+from enforcer.prometheus import LOOKBACK_SECONDS, spend_query
+from enforcer.settings import DEFAULT_COST_NAMES
 
 def spend_promql(cfg: StackConfig) -> dict[str, str]:
     """The enforcer's own spend query (``enforcer.prometheus.spend_query``), to paste into Prometheus or
@@ -18,13 +18,17 @@ def spend_promql(cfg: StackConfig) -> dict[str, str]:
     series' first values.
 
     A calendar day's window is "since local midnight", whose length changes all day; the enforcer computes
-    it on every check, so the output gives the 24 h form and says what changes.
+    it on every check, so that form is shown with ``<W>`` in place of the window's seconds.
     """
-    shown = {"last24h": spend_query(DEFAULT_COST_SELECTOR, 86400)}
+    shown = {"last24h": spend_query(DEFAULT_COST_NAMES, 86400)}
     if cfg.enforcer.window == "calendar-day":
-        shown["note"] = (f"the enforcer replaces the 86400s window (not the 24 h anchor lookback) by the seconds "
-                         f"since midnight in {cfg.enforcer.timezone} at each check; `python -m enforcer status "
-                         f"--json` on the enforcer host prints the query of the moment")
+        sentinel = 987654321  # a window length no real query has, replaced by the placeholder below
+        template = spend_query(DEFAULT_COST_NAMES, sentinel)
+        shown["calendarDay"] = (template.replace(f"{sentinel + LOOKBACK_SECONDS}s", f"<W+{LOOKBACK_SECONDS}>s")
+                                .replace(f"{sentinel}s", "<W>s"))
+        shown["note"] = (f"<W> is the number of seconds since midnight in {cfg.enforcer.timezone} when the query "
+                         "runs; `python -m enforcer status --json` on the enforcer host prints the query of the "
+                         "moment")
     return shown
 
 

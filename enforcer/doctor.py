@@ -100,7 +100,7 @@ def check_prometheus(settings: Settings, client: PrometheusClient) -> List[Check
 
     window = windows.compute(settings.window, now, settings.tz_name)
     try:
-        spend = fetch_spend(client, settings.cost_selector, window.seconds, window.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode)
         lines.append(CheckLine(OK, "spend query", f"${spend.total:.2f} of ${settings.max_daily_usd:.2f} "
                                f"{window.describe()}; {len(spend.rows)} provider/model rows"))
     except BackendError as exc:
@@ -242,7 +242,7 @@ def check_openclaw(settings: Settings, client: PrometheusClient) -> List[CheckLi
     now = settings.now()
     today = windows.compute("calendar-day", now, settings.tz_name)
     try:
-        spend = fetch_spend(client, settings.cost_selector, today.seconds, today.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, today.seconds, today.end, settings.query_mode)
     except BackendError as exc:
         return [CheckLine(FAIL, "prometheus vs openclaw ledger", exc.message)]
     return [compare_ledger(spend.total, ledger)]

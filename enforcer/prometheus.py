@@ -16,23 +16,28 @@ Per series, the query uses:
   may exceed the truth by increase()'s extrapolation (at most about one export interval's worth of that
   series' spend), erring toward blocking.
 
-"The last value before the window" is looked for up to ANCHOR_LOOKBACK (24 h) back, not just a few
-minutes: when the collector or Prometheus was down across the window start, the gateway kept counting,
-and a series without a recent value is not new — taking its whole cumulative value (everything since the
-gateway started) would block falsely for as long as the outage lasted, a day later. Such a series gets
-``max(E, I)``; if its value now is below the anchor, the gateway restarted during the gap and the whole
-value counts. Plain ``E`` is kept for series without a reset that are either anchored within LOOKBACK
+"The last value before the window" (the anchor) is looked for up to ANCHOR_LOOKBACK (24 h) back, not just
+a few minutes: when the collector or Prometheus was down across the window start, the gateway kept
+counting, and a series without a recent value is not new — taking its whole cumulative value (everything
+since the gateway started) would block falsely for as long as the outage lasted, a day later. Such a series
+gets ``max(E, I)``. The anchor only counts while no value in the window is below it: otherwise the
+counter restarted (possibly unseen, in the gap, e.g. a gateway switched off over midnight) and everything
+it holds counts. Plain ``E`` is kept for series without a reset that are either anchored within LOOKBACK
 (15 min) before the window start or have no value in the 24 h before it at all (born in the window).
 
-So ordinary series are exact (the numbers agree with OpenClaw's own ledger), a restart never loses spend,
-a new series counts in full, and an export outage doesn't invent spend. Known limits, both rare: series
-born *and* stopped inside the window get only ``I`` (part of their first value lost); a gateway restart
-during an export outage across the window start, after which the new counter outgrew the old value, is
-counted from the first value after the outage (it loses what was spent between the restart and the end
-of the outage). Cost: two scans of the window (``resets()`` and ``increase()``), two of the 24 h before it
-(the anchor, in E and in the gap test), a 15-minute scan and instant lookups; the answer has one row per provider/model whatever the number of
-series. An earlier version took ``max(E, I)`` for every series (one scan) but over-counted young, sparse
-series by up to ~50% (seen against a real OpenClaw ledger: $0.009 for $0.006); it is ``fast`` mode now.
+So ordinary series are exact (the numbers agree with OpenClaw's own ledger), a restart never loses spend
+and a new series counts in full. Where the truth is unknowable the query errs toward blocking: after an
+export outage across the window start, what the gateway spent in the outage *before* the window start
+counts too; after an unseen restart in such a gap, everything since the restart counts. Known limits,
+all rare and all under-counts: a series born inside the window that then resets (its value before the
+reset beyond what increase() sees), a series born *and* stopped inside the window (part of its first value),
+and a series that stopped with a single sample in the window (increase() needs two).
+
+Cost: three scans of the window (``resets()``, ``increase()``, ``min_over_time()``), two of the 24 h
+before it (the anchor, in E and in the gap test), a 15-minute scan and instant lookups; the answer has
+one row per provider/model whatever the number of series. An earlier version took ``max(E, I)`` for every
+series (one scan) but over-counted young, sparse series by up to ~50% (seen against a real OpenClaw
+ledger: $0.009 for $0.006); it is ``fast`` mode now.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import requests
 
@@ -84,24 +89,41 @@ class Spend:
 QUERY_MODES = ("exact", "fast")
 
 
-def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOKBACK_SECONDS,
-                mode: str = "exact", anchor_seconds: int = ANCHOR_LOOKBACK_SECONDS) -> str:
+def spend_query(selector: Union[str, Sequence[str]], window_seconds: int,
+                lookback_seconds: int = LOOKBACK_SECONDS, mode: str = "exact",
+                anchor_seconds: int = ANCHOR_LOOKBACK_SECONDS) -> str:
     """The single PromQL expression for spend in ``(t - window_seconds, t]``, by provider and model.
 
     ``exact`` (default): E for series without a reset that are anchored near the window start or born
     inside the window, max(E, I) for the rest. ``fast`` (BUDGET_QUERY_MODE=fast, for thousands of series):
-    max(E, I) for every series, about 40% of exact's cost, but young sparse series may be over-counted by
+    max(E, I) for every series, about half of exact's cost, but young sparse series may be over-counted by
     up to about one export interval's worth of their spend (erring toward blocking).
+
+    ``selector`` may be several selectors, one per metric name (the cost series was renamed once, see
+    settings.DEFAULT_COST_NAMES): each gets its own per-series part, tagged so that a series present under
+    both names is not a duplicate match group (an error that would fail every check of the overlap)."""
+    selectors = [selector] if isinstance(selector, str) else list(selector)
+    if not selectors:
+        raise ValueError("no cost selector")
+    parts = [_per_series_spend(s, window_seconds, lookback_seconds, mode, anchor_seconds) for s in selectors]
+    if len(parts) > 1:
+        parts = [f'label_replace({part}, "enforcer_name", "{i}", "", "")' for i, part in enumerate(parts)]
+    return f"sum by (openclaw_provider, openclaw_model) ({' or '.join(parts)})"
+
+
+def _per_series_spend(x: str, window_seconds: int, lookback_seconds: int, mode: str, anchor_seconds: int) -> str:
+    """Spend of every series matched by ``x`` in the window, one value per series (see the module docstring).
 
     Prometheus evaluates every sub-expression as written (no common-subexpression reuse), so E — whose
     anchor is a 24 h scan — appears once: every series reporting now gets E, and I is added (and the max
     taken) only for series outside the exact set."""
-    x = selector
     w = f"{int(window_seconds)}s"
     anchor = f"last_over_time({x}[{int(anchor_seconds)}s] offset {w})"
-    # A negative difference means the counter restarted since the anchor (possibly unseen, in an export
-    # gap): everything the new counter holds was spent after the restart, so the whole value counts.
-    exact = f"((({x} - {anchor}) >= 0) or {x})"
+    # The anchor holds only while no value in the window is below it: a counter that restarted unseen (in an
+    # export gap across the window start) and has since outgrown the old value would otherwise lose the
+    # anchor's worth of spend. Without a valid anchor, everything the counter holds counts.
+    valid_anchor = f"({anchor} <= min_over_time({x}[{w}]))"
+    exact = f"((({x} - {valid_anchor}) >= 0) or {x})"
     extrapolated = f'label_replace(increase({x}[{w}]), "enforcer_estimate", "increase", "", "")'
     if mode == "fast":
         estimates = f"{exact} or {extrapolated}"
@@ -115,7 +137,7 @@ def spend_query(selector: str, window_seconds: int, lookback_seconds: int = LOOK
         estimates = f"{exact} or ({extrapolated} unless ignoring (enforcer_estimate) {exact_set})"
     else:
         raise ValueError(f"unknown query mode {mode!r}")
-    return f"sum by (openclaw_provider, openclaw_model) (max without (enforcer_estimate) ({estimates}))"
+    return f"max without (enforcer_estimate) ({estimates})"
 
 
 def parse_vector(payload: Any) -> List[Tuple[Dict[str, str], float]]:
@@ -199,7 +221,7 @@ class PrometheusClient:
         return resp.status_code == 200, f"HTTP {resp.status_code} {resp.text.strip()[:80]}"
 
 
-def fetch_spend(client: PrometheusClient, selector: str, window_seconds: int, at: datetime,
+def fetch_spend(client: PrometheusClient, selector: Union[str, Sequence[str]], window_seconds: int, at: datetime,
                 mode: str = "exact") -> Spend:
     expr = spend_query(selector, window_seconds, mode=mode)
     vector = client.query(expr, at=at)

@@ -123,7 +123,7 @@ def _load(store: StateStore, notes: List[str]) -> State:
 def _measure(settings: Settings, window: windows.Window) -> Tuple[Optional[Spend], Optional[BackendError], int]:
     client = PrometheusClient(settings.prometheus_url, settings.http_timeout)
     try:
-        spend = fetch_spend(client, settings.cost_selector, window.seconds, window.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode)
         return spend, None, client.requests_made
     except BackendError as exc:
         return None, exc, client.requests_made

@@ -26,6 +26,9 @@ POLICIES = ("open", "closed", "hold")
 DEFAULT_FLAG_FILE = "/tmp/openclaw-budget-exceeded"
 # Default cost series: both OTLP unit spellings (otel-prometheus.md §1.2) are accepted.
 DEFAULT_COST_SELECTOR = '{__name__=~"openclaw_cost_usd(_USD)?_total"}'
+# The same two names, one selector each, for the spend query: after a collector upgrade both can hold the
+# same labels for a while, and one selector matching both would make its arithmetic fail (duplicate series).
+DEFAULT_COST_NAMES = ("openclaw_cost_usd_total", "openclaw_cost_usd_USD_total")
 DEFAULT_TOKENS_SELECTOR = '{__name__="openclaw_tokens_total"}'
 
 
@@ -93,6 +96,13 @@ class Settings:
     def caps(self) -> Tuple[Cap, ...]:
         """The global cap first, then optional per-provider / per-model caps."""
         return (Cap(self.max_daily_usd),) + self.model_caps
+
+    @property
+    def spend_selectors(self) -> Tuple[str, ...]:
+        """What the spend query measures: the default names one by one, or the configured selector."""
+        if self.cost_selector == DEFAULT_COST_SELECTOR:
+            return DEFAULT_COST_NAMES
+        return (self.cost_selector,)
 
     def now(self) -> datetime:
         return self.test_now if self.test_now is not None else datetime.now(timezone.utc)

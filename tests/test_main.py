@@ -9,7 +9,7 @@ import pytest
 from components.config import load_from_pulumi
 from components.stack import deploy
 from enforcer.prometheus import spend_query
-from enforcer.settings import DEFAULT_COST_SELECTOR
+from enforcer.settings import DEFAULT_COST_NAMES
 from tests.support.pulumi_mocks import (
     FAKE_SECRETS,
     PROJECT,
@@ -85,9 +85,12 @@ def test_stack_outputs_say_where_things_are(workstation_config: tuple, resources
     def check() -> None:
         assert outputs["otlpEndpoint"] == "http://192.168.1.111:4318"
         # the enforcer's own query, not a look-alike
-        assert outputs["spendPromql"]["last24h"] == spend_query(DEFAULT_COST_SELECTOR, 86400)
+        assert outputs["spendPromql"]["last24h"] == spend_query(DEFAULT_COST_NAMES, 86400)
         # the workstation budget is a calendar day: the output says how the enforcer's window differs
         assert "seconds since midnight in " + outputs["budget"]["timezone"] in outputs["spendPromql"]["note"]
+        template = outputs["spendPromql"]["calendarDay"]
+        assert "<W>s" in template and "<W+900>s" in template and "987654321" not in template
+        assert template.replace("<W+900>s", "4500s").replace("<W>s", "3600s") == spend_query(DEFAULT_COST_NAMES, 3600)
         assert outputs["flagFile"] == {
             "host": "muletto",
             "hostPath": "/home/sam/moltbot-infra/clawdbot-config/budget/openclaw-budget-exceeded",

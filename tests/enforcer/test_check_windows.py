@@ -115,7 +115,8 @@ def test_query_is_one_expression_by_provider_and_model():
     q = spend_query(selector, 3600)
     assert q.startswith("sum by (openclaw_provider, openclaw_model) (")
     assert "increase(" in q and "resets(" in q and "[900s] offset 3600s" in q
-    assert q.count("[3600s]") == 1 and q.count("[4500s]") == 1  # two scans of the window in all
+    # three scans of the window in all: increase(), min_over_time() (anchor check) and resets()
+    assert q.count("[3600s]") == 2 and q.count("[4500s]") == 1
     # the anchor (a series' last value up to 24 h before the window) is a 24 h scan: E holds it once, the
     # gap test once; the fast query only in E
     assert q.count("[86400s] offset 3600s") == 2
@@ -163,3 +164,34 @@ def test_young_sparse_series_counts_exactly(start_prometheus, make_enforcer):
     for window in ("rolling-24h", "calendar-day"):
         enf = make_enforcer(prom.url, BUDGET_WINDOW=window, BUDGET_TZ="UTC")
         assert _status(enf, now)["spent_usd"] == pytest.approx(0.36, abs=1e-9), window
+
+
+def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_prometheus, make_enforcer):
+    """Calendar day: the gateway was off from 22:00 to 01:00 and came back as a new process with the same
+    labels (counter from 0, its first export already $3.00), then spent $1.20 more. Yesterday's last value
+    was $4.00, and the new counter passes it: all $4.20 is today's, none of it may be subtracted."""
+    tz = ZoneInfo("Europe/Rome")
+    midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    m = midnight.timestamp()
+    yesterday = counter_samples(m - 10 * H, m - 2 * H, 60, [(m - 10 * H, 0.0), (m - 5 * H, 4.0)])
+    today = counter_samples(m + 1 * H, m + 3 * H, 60, [(m + 1 * H, 3.0), (m + 2 * H, 1.2)])
+    prom = start_prometheus([(cost_labels("anthropic", "over-midnight"), yesterday + today)], now=m + 3 * H)
+    for mode in ("exact", "fast"):
+        enf = make_enforcer(prom.url, BUDGET_WINDOW="calendar-day", BUDGET_TZ="Europe/Rome", BUDGET_QUERY_MODE=mode)
+        assert _status(enf, m + 3 * H)["spent_usd"] == pytest.approx(4.2, abs=1e-6), mode
+
+
+def test_cost_series_renamed_by_a_collector_upgrade(start_prometheus, make_enforcer):
+    """The collector's translation changed the name (openclaw_cost_usd_USD_total -> openclaw_cost_usd_total)
+    30 hours ago: both names hold the same labels in the 24 h before the window, where the anchor is looked
+    for. Each name is measured on its own, so the check neither fails for a day (duplicate series in one
+    match group, a backend error that blocks under the default policy) nor miscounts."""
+    now = time.time()
+    labels = cost_labels("anthropic", "renamed")
+    old = counter_samples(now - 40 * H, now - 30 * H, 60, [(now - 40 * H, 2.0)])
+    new = counter_samples(now - 30 * H + 60, now, 60, [(now - 30 * H + 60, 0.3), (now - 2 * H, 0.4)])
+    prom = start_prometheus([(dict(labels, __name__="openclaw_cost_usd_USD_total"), old), (labels, new)], now=now)
+    enf = make_enforcer(prom.url)
+    status = _status(enf, now)
+    assert status["backend"]["ok"], status["backend"]
+    assert status["spent_usd"] == pytest.approx(0.4, abs=1e-6)  # the new name's $0.40 of the last 24 h
