@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                            "does not block, the probe run reaches the model (one short message).",
                            epilog=ENV_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     drill.add_argument("--agent", default="main", help="OpenClaw agent id to start the probe run on (default main)")
-    drill.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
-                       help="how long the probe run may take (default 120)")
+    drill.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="how long the probe run may take (default 60; a refused run answers in seconds)")
     return parser
 
 

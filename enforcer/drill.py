@@ -4,7 +4,8 @@ A budget stop that silently does nothing is the worst failure a budget tool can 
 mount, a gate reading another path, a plugin that never loaded). The drill tests the whole path the real
 stop takes, with no spend:
 
-1. take the run lock, so no check changes the flag meanwhile (a concurrent ``watch`` iteration waits);
+1. take the run lock, so no check changes the flag meanwhile (a concurrent check waits for it, up to
+   BUDGET_LOCK_TIMEOUT; a timer-run check that gives up exits 3 and the next one runs as usual);
 2. if no flag is set, write a *drill flag* (the real contract, ``state: blocked``, a reason naming a
    random drill id) to BUDGET_FLAG_FILE, atomically, as a check would;
 3. start one agent run through the OpenClaw CLI (BUDGET_OPENCLAW_CLI): ``agent --agent AGENT --message
@@ -69,21 +70,29 @@ def drill_flag(settings: Settings, drill_id: str, now) -> Dict[str, Any]:
 
 
 def parse_agent_output(stdout: str) -> Optional[Dict[str, Any]]:
-    """The ``--json`` envelope of ``openclaw agent``; None when stdout holds no JSON object."""
+    """The ``--json`` envelope of ``openclaw agent``: the first JSON object in stdout that has a
+    ``status`` or ``result`` (log lines before or after it are skipped); None when there is none."""
+    decoder = json.JSONDecoder()
     start = stdout.find("{")
-    if start < 0:
-        return None
-    try:
-        envelope = json.loads(stdout[start:])
-    except ValueError:
-        return None
-    return envelope if isinstance(envelope, dict) else None
+    while start >= 0:
+        try:
+            value, _ = decoder.raw_decode(stdout, start)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and ("status" in value or "result" in value):
+            return value
+        start = stdout.find("{", start + 1)
+    return None
 
 
 def refusal(envelope: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     """``{kind, message}`` of a refused run (OpenClaw 2026.9.6 puts it under ``result.meta.error``)."""
-    env = envelope or {}
-    error = env.get("error") or ((env.get("result") or {}).get("meta") or {}).get("error")
+    env = envelope if isinstance(envelope, dict) else {}
+    error = env.get("error")
+    if not isinstance(error, dict):
+        result = env.get("result")
+        meta = result.get("meta") if isinstance(result, dict) else None
+        error = meta.get("error") if isinstance(meta, dict) else None
     return error if isinstance(error, dict) else None
 
 
@@ -110,7 +119,7 @@ def judge(proc: subprocess.CompletedProcess, drill_id: Optional[str]) -> tuple:
     return True, "the gate refused a new agent run (hook_block) with the budget stop message"
 
 
-def run(settings: Settings, agent: str = "main", timeout: float = 120.0,
+def run(settings: Settings, agent: str = "main", timeout: float = 60.0,
         runner: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> DrillResult:
     if not settings.openclaw_cli:
         raise ConfigError("drill needs BUDGET_OPENCLAW_CLI, the OpenClaw CLI as the gateway runs it "
@@ -133,9 +142,10 @@ def run(settings: Settings, agent: str = "main", timeout: float = 120.0,
                 return DrillResult(False, summary, "absent", time.monotonic() - started)
         try:
             try:
-                proc = runner(argv, capture_output=True, text=True, timeout=timeout)
+                proc = runner(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                proc = subprocess.CompletedProcess(argv, -1, "", f"no answer within {timeout:g}s")
+                proc = subprocess.CompletedProcess(argv, -1, "", f"no answer within {timeout:g}s (a refused run "
+                                                   "answers in seconds: the gate is probably not blocking)")
             except OSError as exc:
                 proc = subprocess.CompletedProcess(argv, -1, "", f"cannot run {argv[0]}: {exc.strerror or exc}")
         finally:

@@ -94,3 +94,19 @@ def test_an_unwritable_flag_path_fails_the_drill_without_running_the_probe(make_
     assert proc.returncode == 5, proc.stdout + proc.stderr
     assert f"FAIL: cannot write the flag {missing}: No such file or directory" in proc.stdout, proc.stdout
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("stdout", [
+    "[gateway] connecting {ws://127.0.0.1}\n" + json.dumps(refused(GATE_MESSAGE)),  # a brace in a log line
+    json.dumps(refused(GATE_MESSAGE)) + "\n[gateway] closed\n",                      # text after the JSON
+])
+def test_the_envelope_is_found_among_log_lines(stdout):
+    proc = subprocess.CompletedProcess(["openclaw"], 1, stdout, "")
+    assert drill.judge(proc, DRILL_ID)[0] is True
+
+
+@pytest.mark.parametrize("envelope", [{"result": "text"}, {"status": "error", "result": {"meta": "x"}},
+                                      {"status": "error", "error": "boom"}])
+def test_odd_envelopes_are_failures_not_crashes(envelope):
+    ok, summary = drill.judge(answer(envelope), DRILL_ID)
+    assert ok is False and "not by the gate" in summary

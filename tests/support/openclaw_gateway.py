@@ -336,8 +336,8 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def processes_with_env(name: str, value: str, prefix: bool = False) -> List[int]:
-    """PIDs of this user's processes whose environment has ``name=value`` (or a value starting with
-    ``value`` when ``prefix``), from Linux /proc."""
+    """PIDs of processes whose environment has ``name=value`` (or, with ``prefix``, a path inside the
+    directory ``value``), from Linux /proc."""
     wanted = f"{name}={value}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -347,7 +347,8 @@ def processes_with_env(name: str, value: str, prefix: bool = False) -> List[int]
             variables = (entry / "environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours
             continue
-        if any(v.startswith(wanted) if prefix else v == wanted for v in variables):
+        # a prefix is a directory: /tmp/pytest-2 must not match /tmp/pytest-21/...
+        if any(v == wanted or (prefix and v.startswith(wanted + b"/")) for v in variables):
             found.append(int(entry.name))
     return found
 
