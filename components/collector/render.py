@@ -36,6 +36,22 @@ BEARER_AUTH_ID = "bearertokenauth/otlp"
 REMOTE_WRITE_TYPE = "prometheus_remote_write"
 LEGACY_REMOTE_WRITE_TYPE = "prometheusremotewrite"
 REMOTE_WRITE_RENAMED_IN = (0, 154)
+#: The metrics transform processor's type, and the release that renamed it (from ``metricstransform``).
+METRICS_TRANSFORM_TYPE = "metrics_transform"
+LEGACY_METRICS_TRANSFORM_TYPE = "metricstransform"
+METRICS_TRANSFORM_RENAMED_IN = (0, 152)
+
+#: The budget enforcer's own copy of the cost counter: ``openclaw.cost.usd`` summed over every label but
+#: provider and model (agent, channel), per gateway (resource), by the metricstransform processor.  The
+#: enforcer's spend query then reads one series per provider/model instead of one per agent x channel x
+#: provider x model, so its cost stays flat however many agents and channels a gateway has
+#: (benchmarks/README.md).  Summing cumulative counters of one process is exact: they reset together
+#: when the gateway restarts, and a series new to the process adds its whole value as a jump of the sum.
+#: The original series pass through unchanged (per-agent dashboards keep working).  In Prometheus:
+#: ``openclaw_cost_usd_by_model_total`` (enforcer.settings.DEFAULT_SPEND_BY_MODEL_NAMES).
+COST_METRIC = "openclaw.cost.usd"
+SPEND_BY_MODEL_METRIC = "openclaw.cost.usd.by_model"
+SPEND_BY_MODEL_LABELS = ("openclaw.provider", "openclaw.model")
 
 #: Name a container uses for the Docker host when the stack maps it to ``host-gateway``.
 HOST_GATEWAY_NAME = "host.docker.internal"
@@ -164,17 +180,27 @@ def _receiver(endpoint: str, auth_id: Optional[str]) -> dict[str, Any]:
     return {"protocols": {"http": http}}
 
 
-def remote_write_exporter_type(version: Optional[str]) -> str:
-    """The remote-write exporter's type name for a collector ``version`` (None: unknown, e.g. mode existing).
+def _renamed_type(version: Optional[str], new: str, legacy: str, renamed_in: tuple[int, int]) -> str:
+    """A component's type name for a collector ``version`` (None: unknown, e.g. mode existing).
 
-    Contrib v0.154.0 renamed ``prometheusremotewrite`` to ``prometheus_remote_write``; the old name is a
-    deprecated alias there (0.159.0 logs a warning for it). Older images know only the old name, which is
-    also the safe choice for a collector whose version we don't know.
-    """
+    Contrib renames components to snake case and keeps the old name as a deprecated alias, which 0.159.0
+    warns about. Older images know only the old name, which is also the safe choice for a collector whose
+    version we don't know."""
     if version is None:
-        return LEGACY_REMOTE_WRITE_TYPE
+        return legacy
     major, minor, _patch = (int(part) for part in version.split("."))
-    return REMOTE_WRITE_TYPE if (major, minor) >= REMOTE_WRITE_RENAMED_IN else LEGACY_REMOTE_WRITE_TYPE
+    return new if (major, minor) >= renamed_in else legacy
+
+
+def remote_write_exporter_type(version: Optional[str]) -> str:
+    """``prometheus_remote_write`` from contrib v0.154.0 (contrib PR #48705), ``prometheusremotewrite`` before."""
+    return _renamed_type(version, REMOTE_WRITE_TYPE, LEGACY_REMOTE_WRITE_TYPE, REMOTE_WRITE_RENAMED_IN)
+
+
+def metrics_transform_type(version: Optional[str]) -> str:
+    """``metrics_transform`` from contrib v0.152.0 (read from the module's generated metadata at v0.151.0 and
+    v0.152.0), ``metricstransform`` before."""
+    return _renamed_type(version, METRICS_TRANSFORM_TYPE, LEGACY_METRICS_TRANSFORM_TYPE, METRICS_TRANSFORM_RENAMED_IN)
 
 
 def _exporter(cfg: StackConfig, endpoint_host: str = "0.0.0.0") -> tuple[str, dict[str, Any]]:
@@ -193,6 +219,31 @@ def _exporter(cfg: StackConfig, endpoint_host: str = "0.0.0.0") -> tuple[str, di
     return remote_write_exporter_type(version), settings
 
 
+def spend_by_model_processor() -> dict[str, Any]:
+    """metricstransform settings that add SPEND_BY_MODEL_METRIC beside the cost counter (see above).
+
+    ``insert`` keeps the original metric and adds the aggregated copy.  The processor aggregates only within
+    one batch and groups points by attributes *and* timestamp: it runs before ``batch`` on each export as it
+    arrives, where every point of the cost counter carries the same collection time."""
+    return {
+        "transforms": [
+            {
+                "include": COST_METRIC,
+                "match_type": "strict",
+                "action": "insert",
+                "new_name": SPEND_BY_MODEL_METRIC,
+                "operations": [
+                    {
+                        "action": "aggregate_labels",
+                        "label_set": list(SPEND_BY_MODEL_LABELS),
+                        "aggregation_type": "sum",
+                    }
+                ],
+            }
+        ]
+    }
+
+
 def collector_config(cfg: StackConfig) -> dict[str, Any]:
     """The collector config for mode ``remote-write`` or ``scrape`` as data (what the YAML parses to)."""
     if cfg.collector.mode == "existing":
@@ -200,6 +251,7 @@ def collector_config(cfg: StackConfig) -> dict[str, Any]:
     memory = memory_limits(cfg)
     auth_id = BEARER_AUTH_ID if cfg.otlp.bearer_token is not None else None
     exporter_type, exporter = _exporter(cfg)
+    transform_type = metrics_transform_type(cfg.collector.version)
     extensions: dict[str, Any] = {"health_check": {"endpoint": f"0.0.0.0:{HEALTH_PORT}"}}
     if auth_id:
         extensions[auth_id] = {"token": "${env:" + BEARER_TOKEN_ENV + "}"}
@@ -212,6 +264,7 @@ def collector_config(cfg: StackConfig) -> dict[str, Any]:
                 "limit_mib": memory["limit_mib"],
                 "spike_limit_mib": memory["spike_limit_mib"],
             },
+            transform_type: spend_by_model_processor(),
             "batch": {"timeout": duration(cfg.collector.batch_timeout_seconds)},
         },
         "exporters": {exporter_type: exporter},
@@ -225,7 +278,7 @@ def collector_config(cfg: StackConfig) -> dict[str, Any]:
             "pipelines": {
                 "metrics": {
                     "receivers": ["otlp"],
-                    "processors": ["memory_limiter", "batch"],
+                    "processors": ["memory_limiter", transform_type, "batch"],
                     "exporters": [exporter_type],
                 }
             },
@@ -242,6 +295,9 @@ def _config_comments(cfg: StackConfig, exporter_type: str) -> dict[tuple[str, ..
         f"published on {cfg.collector.bind_address}:{cfg.collector.otlp_port} of the collector host.",
         ("processors", "memory_limiter"): f"First in the pipeline: refuses data before the container's "
         f"{cfg.collector.memory_limit_mib} MiB limit is reached\n(GOMEMLIMIT is set to the same hard limit).",
+        ("processors", metrics_transform_type(cfg.collector.version)): f"Adds {SPEND_BY_MODEL_METRIC}: the cost summed over agents and channels, "
+        "per provider and\nmodel, which the budget enforcer reads (one series per model, however many agents). "
+        "Before batch:\nit aggregates each export as it arrives. The per-agent series pass through unchanged.",
         ("processors", "batch"): "After memory_limiter: fewer, larger batches for the exporter.",
         ("service", "telemetry", "metrics"): "The collector's own metrics (otelcol_*) on :8888, for scraping.",
     }
@@ -331,6 +387,7 @@ def existing_collector_snippet(cfg: StackConfig) -> dict[str, Any]:
             "limit_mib": memory["limit_mib"],
             "spike_limit_mib": memory["spike_limit_mib"],
         },
+        f"{LEGACY_METRICS_TRANSFORM_TYPE}{name}": spend_by_model_processor(),
         f"batch{name}": {"timeout": duration(cfg.collector.batch_timeout_seconds)},
     }
     document["exporters"] = {f"{exporter_type}{name}": exporter}
@@ -340,7 +397,7 @@ def existing_collector_snippet(cfg: StackConfig) -> dict[str, Any]:
     service["pipelines"] = {
         f"metrics{name}": {
             "receivers": [f"otlp{name}"],
-            "processors": [f"memory_limiter{name}", f"batch{name}"],
+            "processors": [f"memory_limiter{name}", f"{LEGACY_METRICS_TRANSFORM_TYPE}{name}", f"batch{name}"],
             "exporters": [f"{exporter_type}{name}"],
         }
     }
@@ -360,7 +417,14 @@ def render_existing_snippet(cfg: StackConfig) -> str:
         "If an OTLP/HTTP receiver already listens on that port, drop otlp/openclaw and list your receiver in\n"
         "the metrics/openclaw pipeline instead. Needs the contrib distribution (or one with these components)."
     )
-    comments: dict[tuple[str, ...], str] = {}
+    comments: dict[tuple[str, ...], str] = {
+        ("processors", f"{LEGACY_METRICS_TRANSFORM_TYPE}/{SNIPPET_SUFFIX}"): (
+            f"Adds {SPEND_BY_MODEL_METRIC} (cost per provider/model, summed over agents and channels), which\n"
+            "the budget enforcer reads; keep it before any batch processor. Without it the enforcer reads the\n"
+            "per-agent series instead: the same answer, at a cost that grows with the number of series.\n"
+            "Collectors 0.152+ name this processor metrics_transform (the old name still works, with a warning)."
+        ),
+    }
     if cfg.otlp.bearer_token is not None:
         comments[("extensions",)] = (
             f"Set ${BEARER_TOKEN_ENV} in the collector's environment to the stack's otlp.bearerToken\n"

@@ -106,7 +106,7 @@ def test_uploaded_config_is_the_rendered_one(pulumi_mocks: RecordingMocks, resou
         ]
         assert inputs["command"] == ["--config=/etc/otelcol-contrib/config.yaml"]
         uploaded = yaml.safe_load(inputs["uploads"][0]["content"])
-        assert uploaded["service"]["pipelines"]["metrics"]["processors"] == ["memory_limiter", "batch"]
+        assert uploaded["service"]["pipelines"]["metrics"]["processors"] == ["memory_limiter", "metrics_transform", "batch"]
         labels = {label["label"]: label["value"] for label in inputs["labels"]}
         assert len(labels["org.openclaw-usage.config-sha256"]) == 64
 

@@ -136,27 +136,27 @@ def run_collector(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], subproc
 
 def otlp_cost_payload(value: float) -> bytes:
     """OTLP/JSON: a cumulative monotonic sum like the gateway's openclaw.cost.usd (unit "1")."""
-    now = time.time_ns()
-    attributes = [
-        {"key": "openclaw.provider", "value": {"stringValue": "anthropic"}},
-        {"key": "openclaw.model", "value": {"stringValue": "claude-sonnet-4"}},
-        {"key": "openclaw.agent", "value": {"stringValue": "main"}},
-    ]
+    return otlp_costs_payload([("anthropic", "claude-sonnet-4", "main", "webchat", value)])
+
+
+def otlp_costs_payload(points: list[tuple[str, str, str, str, float]], now_ns: int | None = None) -> bytes:
+    """One export of the gateway's openclaw.cost.usd with a point per (provider, model, agent, channel): as
+    the OpenTelemetry JS SDK sends it, every point carries the same collection time."""
+    now = time.time_ns() if now_ns is None else now_ns
+    data_points = []
+    for provider, model, agent, channel, value in points:
+        attributes = [
+            {"key": "openclaw.provider", "value": {"stringValue": provider}},
+            {"key": "openclaw.model", "value": {"stringValue": model}},
+            {"key": "openclaw.agent", "value": {"stringValue": agent}},
+            {"key": "openclaw.channel", "value": {"stringValue": channel}},
+        ]
+        data_points.append({"attributes": attributes, "startTimeUnixNano": str(now - 60_000_000_000),
+                            "timeUnixNano": str(now), "asDouble": value})
     metric = {
         "name": "openclaw.cost.usd",
         "unit": "1",
-        "sum": {
-            "aggregationTemporality": 2,
-            "isMonotonic": True,
-            "dataPoints": [
-                {
-                    "attributes": attributes,
-                    "startTimeUnixNano": str(now - 60_000_000_000),
-                    "timeUnixNano": str(now),
-                    "asDouble": value,
-                }
-            ],
-        },
+        "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": data_points},
     }
     resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "openclaw-gateway"}}]}
     body = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"scope": {"name": "openclaw"}, "metrics": [metric]}]}]}
@@ -226,3 +226,56 @@ def test_scrape_mode_exposes_the_series(tmp_path: Path, run_collector: Callable[
         time.sleep(0.5)
     assert 'openclaw_cost_usd_total{' in text, f"{text[-2000:]}\n{log_tail(proc.log)}"
     assert 'openclaw_provider="anthropic"' in text
+
+
+def _by_labels(vector: list, *keys: str) -> dict[tuple[str, ...], float]:
+    return {tuple(item["metric"].get(k, "") for k in keys): float(item["value"][1]) for item in vector}
+
+
+def test_spend_by_model_sums_agents_and_channels_exactly(tmp_path: Path,
+                                                          run_collector: Callable[..., subprocess.Popen]) -> None:
+    """The series the enforcer reads: per provider/model, the exact sum of the per-agent series of each export.
+
+    Two exports a second apart land in one batch (5 s timeout): the aggregation runs per export, before the
+    batch, so the second doesn't add to the first."""
+    cfg = build({"batchTimeoutSeconds": 5})
+    with prometheus(tmp_path / "prom", remote_write_receiver=True) as base:
+        document, ports = on_loopback(render.collector_config(cfg), base)
+        proc = run_collector(document)
+        assert probe.probe_health(f"http://127.0.0.1:{ports['health']}/", timeout=30, interval=0.2).ok, \
+            log_tail(proc.log)
+        first = [("anthropic", "claude-sonnet-4", "main", "webchat", 1.25),
+                 ("anthropic", "claude-sonnet-4", "ops", "webchat", 0.5),
+                 ("anthropic", "claude-sonnet-4", "ops", "telegram", 0.125),
+                 ("openai", "gpt-5", "main", "webchat", 2.0)]
+        assert post_otlp(ports["otlp"], otlp_costs_payload(first), token=None) == 200
+        time.sleep(1.0)
+        second = [(p, m, a, c, v + 0.25) for p, m, a, c, v in first[:2]] + first[2:]
+        assert post_otlp(ports["otlp"], otlp_costs_payload(second), token=None) == 200
+
+        expected = {("anthropic", "claude-sonnet-4"): 2.375, ("openai", "gpt-5"): 2.0}
+        deadline = time.monotonic() + 40
+        by_model: dict = {}
+        while time.monotonic() < deadline and by_model != expected:
+            by_model = _by_labels(query(base, "openclaw_cost_usd_by_model_total"), "openclaw_provider", "openclaw_model")
+            time.sleep(0.5)
+        assert by_model == expected, f"{by_model}\n{log_tail(proc.log)}"
+
+        series = query(base, "openclaw_cost_usd_by_model_total")
+        for item in series:
+            labels = item["metric"]
+            # Agent and channel are summed away; the gateway's identity (job) stays.
+            assert "openclaw_agent" not in labels and "openclaw_channel" not in labels, labels
+            assert labels["job"] == "openclaw-gateway", labels
+        # Each export became one sample per model, never a partial sum: the history holds only totals.
+        history = query(base, 'openclaw_cost_usd_by_model_total{openclaw_model="claude-sonnet-4"}[5m]')
+        values = [float(v) for _, v in history[0]["values"]]
+        assert values == [1.875, 2.375], values
+
+        # The per-agent series are still there, unchanged.
+        raw = _by_labels(query(base, "openclaw_cost_usd_total"), "openclaw_agent", "openclaw_channel", "openclaw_model")
+        assert raw == {("main", "webchat", "claude-sonnet-4"): 1.5, ("ops", "webchat", "claude-sonnet-4"): 0.75,
+                       ("ops", "telegram", "claude-sonnet-4"): 0.125, ("main", "webchat", "gpt-5"): 2.0}, raw
+    assert proc.poll() is None, log_tail(proc.log)
+    warnings = [line for line in log_tail(proc.log, 10_000).splitlines() if "\twarn\t" in line]
+    assert not warnings, warnings

@@ -19,17 +19,38 @@ def parsed(text: str) -> dict[str, Any]:
 class TestRemoteWrite:
     """Mode remote-write (the default and the reference stack)."""
 
-    def test_pipeline_is_otlp_memory_limiter_batch_remote_write(self) -> None:
+    def test_pipeline_is_otlp_memory_limiter_spend_by_model_batch_remote_write(self) -> None:
         config = parsed(render.render_collector_config(build()))
         assert config["service"]["pipelines"] == {
             "metrics": {
                 "receivers": ["otlp"],
-                "processors": ["memory_limiter", "batch"],
+                "processors": ["memory_limiter", "metrics_transform", "batch"],
                 "exporters": ["prometheus_remote_write"],
             }
         }
         # Only metrics: the gateway exports no traces or logs to this collector.
         assert set(config["service"]["pipelines"]) == {"metrics"}
+
+    def test_spend_by_model_copy_sums_cost_over_agents_and_channels(self) -> None:
+        """The enforcer's fast path: a copy of the cost counter keeping only provider and model."""
+        config = parsed(render.render_collector_config(build()))
+        assert config["processors"]["metrics_transform"] == {
+            "transforms": [
+                {
+                    "include": "openclaw.cost.usd",
+                    "match_type": "strict",
+                    "action": "insert",  # the per-agent series pass through unchanged
+                    "new_name": "openclaw.cost.usd.by_model",
+                    "operations": [
+                        {
+                            "action": "aggregate_labels",
+                            "label_set": ["openclaw.provider", "openclaw.model"],
+                            "aggregation_type": "sum",
+                        }
+                    ],
+                }
+            ]
+        }
 
     def test_servers_bind_all_interfaces_inside_the_container(self) -> None:
         config = parsed(render.render_collector_config(build()))
@@ -86,6 +107,20 @@ class TestRemoteWrite:
         assert list(config["exporters"]) == [exporter_type]
         assert config["service"]["pipelines"]["metrics"]["exporters"] == [exporter_type]
 
+    @pytest.mark.parametrize(
+        ("version", "transform_type"),
+        [
+            ("0.159.0", "metrics_transform"),
+            ("0.152.0", "metrics_transform"),
+            ("0.151.9", "metricstransform"),
+            ("0.120.0", "metricstransform"),
+        ],
+    )
+    def test_metrics_transform_type_follows_the_image_version(self, version: str, transform_type: str) -> None:
+        config = parsed(render.render_collector_config(build({"version": version})))
+        assert list(config["processors"]) == ["memory_limiter", transform_type, "batch"]
+        assert config["service"]["pipelines"]["metrics"]["processors"] == ["memory_limiter", transform_type, "batch"]
+
     def test_batch_timeout_comes_from_the_config(self) -> None:
         assert parsed(render.render_collector_config(build()))["processors"]["batch"] == {"timeout": "30s"}
         cfg = build({"batchTimeoutSeconds": 0.5})
@@ -140,7 +175,7 @@ class TestScrape:
             "prometheus": {"endpoint": "0.0.0.0:8889", "metric_expiration": "300s", "send_timestamps": False}
         }
         assert config["service"]["pipelines"]["metrics"]["exporters"] == ["prometheus"]
-        assert config["service"]["pipelines"]["metrics"]["processors"] == ["memory_limiter", "batch"]
+        assert config["service"]["pipelines"]["metrics"]["processors"] == ["memory_limiter", "metrics_transform", "batch"]
 
     def test_series_outlive_slow_gateway_exports(self) -> None:
         cfg = build({"mode": "scrape"}, otlp={"flushIntervalMs": 600_000})
@@ -184,7 +219,7 @@ class TestExisting:
         assert snippet["service"]["pipelines"] == {
             "metrics/openclaw": {
                 "receivers": ["otlp/openclaw"],
-                "processors": ["memory_limiter/openclaw", "batch/openclaw"],
+                "processors": ["memory_limiter/openclaw", "metricstransform/openclaw", "batch/openclaw"],
                 "exporters": ["prometheusremotewrite/openclaw"],
             }
         }
