@@ -10,7 +10,7 @@ from components.config import StackConfig
 from components.enforcer_service import BudgetEnforcer
 from components.gateway import GatewayConfig
 from enforcer.prometheus import LOOKBACK_SECONDS, spend_query
-from enforcer.settings import DEFAULT_COST_NAMES
+from enforcer.settings import DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES
 
 def spend_promql(cfg: StackConfig) -> dict[str, str]:
     """The enforcer's own spend query (``enforcer.prometheus.spend_query``), to paste into Prometheus or
@@ -19,8 +19,12 @@ def spend_promql(cfg: StackConfig) -> dict[str, str]:
 
     A calendar day's window is "since local midnight", whose length changes all day; the enforcer computes
     it on every check, so that form is shown with ``<W>`` in place of the window's seconds.
+
+    ``last24hByModel`` is the same measure on the collector's by-model sums: the same rows, at a cost that
+    does not grow with agents and channels (the enforcer uses it while the sums cover the window).
     """
-    shown = {"last24h": spend_query(DEFAULT_COST_NAMES, 86400)}
+    shown = {"last24h": spend_query(DEFAULT_COST_NAMES, 86400),
+             "last24hByModel": spend_query(DEFAULT_BY_MODEL_NAMES, 86400)}
     if cfg.enforcer.window == "calendar-day":
         sentinel = 987654321  # a window length no real query has, replaced by the placeholder below
         template = spend_query(DEFAULT_COST_NAMES, sentinel)

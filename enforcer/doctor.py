@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 from enforcer import flagfile, windows
 from enforcer.matrix import MatrixClient, MatrixError
-from enforcer.prometheus import BackendError, PrometheusClient, fetch_spend
+from enforcer.prometheus import BackendError, PrometheusClient, Spend, fetch_spend
 from enforcer.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -100,12 +100,52 @@ def check_prometheus(settings: Settings, client: PrometheusClient) -> List[Check
 
     window = windows.compute(settings.window, now, settings.tz_name)
     try:
-        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode,
+                            by_model=settings.by_model_selectors)
         lines.append(CheckLine(OK, "spend query", f"${spend.total:.2f} of ${settings.max_daily_usd:.2f} "
                                f"{window.describe()}; {len(spend.rows)} provider/model rows"))
     except BackendError as exc:
         lines.append(CheckLine(FAIL, "spend query", exc.message, "see the Prometheus log"))
+        return lines
+    if settings.by_model_selectors:
+        lines.append(check_by_model(settings, client, spend, window))
     return lines
+
+
+#: How far the by-model spend of a provider/model may differ from the per-series spend. Both are exact for
+#: series without a counter reset; after a gateway restart in the window both take max(exact, increase()),
+#: and increase()'s extrapolation differs between one summed series and its parts by a few samples' worth.
+BY_MODEL_TOLERANCE_USD = 0.01
+BY_MODEL_TOLERANCE_RATIO = 0.02
+
+
+def check_by_model(settings: Settings, client: PrometheusClient, spend: Spend, window: windows.Window) -> CheckLine:
+    """The fast path: are the collector's by-model series there, and do they say what the per-series do?"""
+    name = "by-model series"
+    if spend.source != "by-model":
+        return CheckLine(WARN, name, f"not used for this window ({spend.fallback}): each check reads every cost "
+                         "series, which is correct but grows with agents x channels x models",
+                         "deploy the collector config of this version (its metrics_transform processor writes "
+                         "openclaw_cost_usd_by_model_total); with collector mode existing, merge the snippet's "
+                         "processor. Right after that it takes one window for the series to cover it")
+    try:
+        per_series = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode)
+    except BackendError as exc:
+        return CheckLine(FAIL, name, f"per-series spend for comparison: {exc.message}", "see the Prometheus log")
+    fast = {(r.provider, r.model): r.usd for r in spend.rows}
+    slow = {(r.provider, r.model): r.usd for r in per_series.rows}
+    differ = sorted(key for key in set(fast) | set(slow)
+                    if abs(fast.get(key, 0.0) - slow.get(key, 0.0))
+                    > max(BY_MODEL_TOLERANCE_USD, BY_MODEL_TOLERANCE_RATIO * slow.get(key, 0.0)))
+    if differ:
+        detail = ", ".join(f"{p}/{m} ${fast.get((p, m), 0.0):.6f} by model, ${slow.get((p, m), 0.0):.6f} per series"
+                           for p, m in differ[:5])
+        return CheckLine(FAIL, name, f"the by-model sum disagrees with the cost series: {detail}",
+                         "the collector's metrics_transform processor must sum openclaw.cost.usd by provider and "
+                         "model before the batch processor, exactly as rendered; or set "
+                         "BUDGET_COST_BY_MODEL_SELECTOR=off")
+    return CheckLine(OK, name, f"used: ${spend.total:.2f} in one query, the same as from every cost series "
+                     f"(${per_series.total:.2f})")
 
 
 def check_matrix(settings: Settings) -> List[CheckLine]:
@@ -242,7 +282,8 @@ def check_openclaw(settings: Settings, client: PrometheusClient) -> List[CheckLi
     now = settings.now()
     today = windows.compute("calendar-day", now, settings.tz_name)
     try:
-        spend = fetch_spend(client, settings.spend_selectors, today.seconds, today.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, today.seconds, today.end, settings.query_mode,
+                            by_model=settings.by_model_selectors)
     except BackendError as exc:
         return [CheckLine(FAIL, "prometheus vs openclaw ledger", exc.message)]
     return [compare_ledger(spend.total, ledger)]

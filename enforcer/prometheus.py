@@ -81,6 +81,10 @@ class Spend:
     rows: Tuple[SpendRow, ...]  # sorted by usd, descending
     query: str
     evaluated_at: datetime
+    # Which series were measured: "by-model" (the collector's sum over agents and channels, one query) or
+    # "per-series" (every cost series); ``fallback`` says why the by-model series could not be trusted.
+    source: str = "per-series"
+    fallback: Optional[str] = None
 
     def top(self, n: int = 3) -> Tuple[SpendRow, ...]:
         return tuple(r for r in self.rows if r.usd > 0)[:n]
@@ -221,13 +225,88 @@ class PrometheusClient:
         return resp.status_code == 200, f"HTTP {resp.status_code} {resp.text.strip()[:80]}"
 
 
+#: Labels that identify one by-model series: the gateway (resource) and the provider/model it sums.
+BY_MODEL_GROUP = "job, instance, openclaw_provider, openclaw_model"
+#: Label of the rows the by-model query adds when those series cannot be trusted for this window.
+FALLBACK_LABEL = "enforcer_fallback"
+FALLBACK_REASONS = {
+    "not-current": "per-series cost is newer than the by-model sum (collector without the metrics_transform "
+                   "processor, or lagging)",
+    "missing-at-window-start": "a gateway's per-series cost at the window start has no by-model sum",
+    "no-history": "no by-model sum at the window start (new install, collector upgraded within the window, or "
+                  "nothing exported then)",
+}
+
+
+def _each(selectors: Sequence[str], template: str) -> str:
+    """``template`` (with ``{x}`` for the selector) applied to each selector and or-ed, each result tagged
+    like spend_query's parts, so that two metric names with the same labels never collide: a function drops
+    the metric name, and Prometheus refuses a vector holding one label set twice."""
+    parts = [template.format(x=x) for x in selectors]
+    if len(parts) == 1:
+        return parts[0]
+    return " or ".join(f'label_replace({part}, "enforcer_name", "{i}", "", "")' for i, part in enumerate(parts))
+
+
+def by_model_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact") -> str:
+    """Spend from the by-model series ``by_model`` (the collector's per-export sum over agents and channels),
+    plus a row labelled FALLBACK_LABEL for every reason they can't be trusted for this window.
+
+    The by-model series are few (provider x model x gateway), so their spend costs the same whatever the
+    number of per-agent series ``cost``; the checks are instant lookups, never a scan of the window. A
+    by-model series is a cumulative counter of one gateway process like the series it sums, so
+    ``spend_query``'s per-series rules (anchors, resets, series born in the window) apply to it unchanged.
+    It is trusted when:
+
+    * ``not-current``: for every group with per-series cost now, the by-model series holds a sample at least
+      as new (the collector writes both from the same export, with the same timestamp). Otherwise spend since
+      the by-model series stopped would be missed: e.g. an existing collector without our processor;
+    * ``missing-at-window-start``: every group with per-series cost at the window start had its by-model
+      series then (else spend between the window start and the by-model series' birth is unknown to it);
+    * ``no-history``: some by-model series existed at the window start. Per-series cost that lived only in
+      the middle of the window (a gateway stopped since) can't be found without a scan, but it can only lack
+      a sum if the collector was not summing at the window start, and then this row says so.
+    """
+    if not by_model or not cost:
+        raise ValueError("by_model_query needs by-model and cost selectors")
+    w = f"{int(window_seconds)}s"
+    group = f"({BY_MODEL_GROUP})"
+    cost_newest = f"max by {group} ({_each(cost, 'timestamp({x})')})"
+    by_model_newest = f"max by {group} ({_each(by_model, 'timestamp({x})')})"
+    not_current = f"{cost_newest} unless on {group} ({by_model_newest} >= on {group} {cost_newest})"
+    by_model_at_start = _each(by_model, f"last_over_time({{x}}[{LOOKBACK_SECONDS}s] offset {w})")
+    missing_at_start = (f"count by {group} ({_each(cost, f'{{x}} offset {w}')}) "
+                        f"unless on {group} count by {group} ({by_model_at_start})")
+    no_history = f"absent({by_model_at_start})"
+    markers = [f'label_replace({expr}, "{FALLBACK_LABEL}", "{reason}", "", "")'
+               for reason, expr in (("not-current", not_current), ("missing-at-window-start", missing_at_start),
+                                    ("no-history", no_history))]
+    return " or ".join([spend_query(by_model, window_seconds, mode=mode)] + markers)
+
+
 def fetch_spend(client: PrometheusClient, selector: Union[str, Sequence[str]], window_seconds: int, at: datetime,
-                mode: str = "exact") -> Spend:
-    expr = spend_query(selector, window_seconds, mode=mode)
-    vector = client.query(expr, at=at)
+                mode: str = "exact", by_model: Sequence[str] = ()) -> Spend:
+    """Spend in the window ending ``at``: from the by-model series ``by_model`` when they can be trusted (one
+    query whose cost doesn't grow with the number of per-agent series), else from every cost series
+    ``selector`` names (a second query; both give the same rows when the by-model series can be trusted)."""
+    cost = [selector] if isinstance(selector, str) else list(selector)
+    fallback = None
+    if by_model:
+        expr = by_model_query(by_model, cost, window_seconds, mode)
+        vector = client.query(expr, at=at)
+        reasons = sorted({labels[FALLBACK_LABEL] for labels, _ in vector if FALLBACK_LABEL in labels})
+        if not reasons:
+            return _spend(vector, expr, at, source="by-model", fallback=None)
+        fallback = ", ".join(reasons)
+    expr = spend_query(cost, window_seconds, mode=mode)
+    return _spend(client.query(expr, at=at), expr, at, source="per-series", fallback=fallback)
+
+
+def _spend(vector: Sequence[Tuple[Dict[str, str], float]], expr: str, at: datetime, source: str,
+           fallback: Optional[str]) -> Spend:
     rows = rows_from_vector(vector)
     return Spend(total=round(sum(r.usd for r in rows), 6), rows=rows, query=expr,
-                 evaluated_at=at.astimezone(timezone.utc))
+                 evaluated_at=at.astimezone(timezone.utc), source=source, fallback=fallback)
 
 
 def _short(exc: BaseException) -> str:

@@ -123,7 +123,8 @@ def _load(store: StateStore, notes: List[str]) -> State:
 def _measure(settings: Settings, window: windows.Window) -> Tuple[Optional[Spend], Optional[BackendError], int]:
     client = PrometheusClient(settings.prometheus_url, settings.http_timeout)
     try:
-        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode)
+        spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode,
+                            by_model=settings.by_model_selectors)
         return spend, None, client.requests_made
     except BackendError as exc:
         return None, exc, client.requests_made
@@ -140,19 +141,20 @@ def effective_state(outcome: Outcome) -> str:
 
 
 def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Window, flag_action: str,
-             message_kind: Optional[str], queued: int, dry_run: bool, error: Optional[BackendError]) -> str:
+             message_kind: Optional[str], queued: int, dry_run: bool, error: Optional[BackendError],
+             spend: Optional[Spend] = None) -> str:
     worst = outcome.worst
     if worst is not None:
-        spend = f"spent_usd={worst.spent:.2f} cap_usd={worst.cap.usd:.2f} pct={worst.ratio * 100:.0f}"
+        spent = f"spent_usd={worst.spent:.2f} cap_usd={worst.cap.usd:.2f} pct={worst.ratio * 100:.0f}"
         if worst.cap.provider is not None:
-            spend += f" scope={worst.cap.scope} total_usd={st.spent_usd:.2f}"
+            spent += f" scope={worst.cap.scope} total_usd={st.spent_usd:.2f}"
     else:
-        spend = f"spent_usd=unknown cap_usd={settings.max_daily_usd:.2f}"
+        spent = f"spent_usd=unknown cap_usd={settings.max_daily_usd:.2f}"
     parts = [
         "budget check" + (" (dry run)" if dry_run else "") + ":",
         f"state={effective_state(outcome)}",
         f"blocked={1 if outcome.enforced else 0}",
-        spend,
+        spent,
         f"window={window.kind}",
         f"resets_at={window.local(window.resets_at).isoformat(timespec='minutes')}",
         f"flag={flag_action}",
@@ -163,9 +165,19 @@ def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Wi
         parts.append(f"override_until={st.override_until}")
     if effective_state(outcome) != outcome.level:
         parts.append(f"budget_level={outcome.level}")
+    if spend is not None and spend.fallback:
+        # Correct but slower: the by-model series could not be trusted for this window (see prometheus.py).
+        parts.append(f"spend_from={spend.source} fallback={spend.fallback.replace(', ', ',')}")
     if error is not None:
         parts.append(f"backend=down policy={settings.on_backend_error} error={error.message!r}")
     return " ".join(parts)
+
+
+def spend_source(spend: Optional[Spend]) -> Optional[Dict[str, Any]]:
+    """Which series the spend came from, and why not the by-model ones if they were tried."""
+    if spend is None:
+        return None
+    return {"series": spend.source, "fallback": spend.fallback}
 
 
 def _journal_record(command: str, settings: Settings, st: State, outcome: Outcome, window: windows.Window,
@@ -188,6 +200,7 @@ def _journal_record(command: str, settings: Settings, st: State, outcome: Outcom
         "resets_at": iso(window.resets_at),
         "timezone": settings.tz_name,
         "query": spend.query if spend else None,
+        "source": spend_source(spend),
         "top": [{"provider": r.provider, "model": r.model, "usd": r.usd} for r in (spend.rows[:10] if spend else ())],
         "backend_error": error.message if error else None,
         "policy": settings.on_backend_error,
@@ -221,7 +234,7 @@ def run_check(settings: Settings, dry_run: bool = False, out: TextIO = sys.stdou
             action = "dry-run"
             store.append_journal(_journal_record("check", settings, st, outcome, window, spend, error, action,
                                                  message_kind, True, notes, now))
-            print(log_line(settings, st, outcome, window, action, message_kind, len(prev.outbox), True, error),
+            print(log_line(settings, st, outcome, window, action, message_kind, len(prev.outbox), True, error, spend),
                   file=out, flush=True)
             return CheckResult(outcome, spend, error, window, action, 0, len(prev.outbox), exit_code, n_requests)
 
@@ -263,7 +276,7 @@ def run_check(settings: Settings, dry_run: bool = False, out: TextIO = sys.stdou
             notes.append(f"cannot write metrics file {settings.metrics_file}: {exc.strerror or exc}")
         store.append_journal(_journal_record("check", settings, st, outcome, window, spend, error, flag_action,
                                              message_kind, False, notes, now))
-        print(log_line(settings, st, outcome, window, flag_action, message_kind, len(st.outbox), False, error),
+        print(log_line(settings, st, outcome, window, flag_action, message_kind, len(st.outbox), False, error, spend),
               file=out, flush=True)
         for note in notes:
             print(f"budget check: note: {note}", file=err, flush=True)
@@ -312,6 +325,7 @@ def status(settings: Settings) -> Dict[str, Any]:
         "queued_messages": len(prev.outbox),
         "last_check": prev.last_check,
         "query": spend.query if spend else None,
+        "source": spend_source(spend),
         "notes": notes,
     }
 

@@ -30,6 +30,11 @@ DEFAULT_COST_SELECTOR = '{__name__=~"openclaw_cost_usd(_USD)?_total"}'
 # same labels for a while, and one selector matching both would make its arithmetic fail (duplicate series).
 DEFAULT_COST_NAMES = ("openclaw_cost_usd_total", "openclaw_cost_usd_USD_total")
 DEFAULT_TOKENS_SELECTOR = '{__name__="openclaw_tokens_total"}'
+# The collector's copy of the cost summed over agents and channels, per provider/model and gateway
+# (components/collector/render.py, SPEND_BY_MODEL_METRIC): the fast path of the spend query, with the same
+# two unit spellings as the cost series.
+DEFAULT_BY_MODEL_SELECTOR = '{__name__=~"openclaw_cost_usd_by_model(_USD)?_total"}'
+DEFAULT_BY_MODEL_NAMES = ("openclaw_cost_usd_by_model_total", "openclaw_cost_usd_by_model_USD_total")
 
 
 class ConfigError(ValueError):
@@ -73,6 +78,8 @@ class Settings:
     model_caps: Tuple[Cap, ...] = ()
     free_models: Tuple[str, ...] = ()
     cost_selector: str = DEFAULT_COST_SELECTOR
+    # None: no by-model series; spend is measured from the per-agent series only.
+    by_model_selector: Optional[str] = DEFAULT_BY_MODEL_SELECTOR
     query_mode: str = "exact"
     tokens_selector: str = DEFAULT_TOKENS_SELECTOR
     http_timeout: float = 10.0
@@ -103,6 +110,15 @@ class Settings:
         if self.cost_selector == DEFAULT_COST_SELECTOR:
             return DEFAULT_COST_NAMES
         return (self.cost_selector,)
+
+    @property
+    def by_model_selectors(self) -> Tuple[str, ...]:
+        """The by-model series the fast path measures (empty: no fast path), like spend_selectors."""
+        if self.by_model_selector is None:
+            return ()
+        if self.by_model_selector == DEFAULT_BY_MODEL_SELECTOR:
+            return DEFAULT_BY_MODEL_NAMES
+        return (self.by_model_selector,)
 
     def now(self) -> datetime:
         return self.test_now if self.test_now is not None else datetime.now(timezone.utc)
@@ -277,6 +293,18 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
     if query_mode not in ("exact", "fast"):
         errors.append(f"BUDGET_QUERY_MODE={query_mode!r} must be exact (default) or fast")
 
+    cost_selector = _get(env, "BUDGET_COST_SELECTOR") or DEFAULT_COST_SELECTOR
+    by_model_raw = _get(env, "BUDGET_COST_BY_MODEL_SELECTOR")
+    by_model_selector: Optional[str]
+    if by_model_raw is not None and by_model_raw.lower() == "off":
+        by_model_selector = None
+    elif by_model_raw is not None:
+        by_model_selector = by_model_raw
+    else:
+        # The default by-model series sum the default cost series; a custom cost selector (another name, a
+        # label filter) has no such copy unless one is named.
+        by_model_selector = DEFAULT_BY_MODEL_SELECTOR if cost_selector == DEFAULT_COST_SELECTOR else None
+
     http_timeout = attempt(_positive_float, env, "BUDGET_HTTP_TIMEOUT", 10.0)
     lock_timeout = attempt(_positive_float, env, "BUDGET_LOCK_TIMEOUT", 30.0)
 
@@ -312,7 +340,8 @@ def load(env: Optional[Mapping[str, str]] = None, require_prometheus: bool = Tru
         metrics_file=metrics_file,
         model_caps=model_caps,
         free_models=free_models,
-        cost_selector=_get(env, "BUDGET_COST_SELECTOR") or DEFAULT_COST_SELECTOR,
+        cost_selector=cost_selector,
+        by_model_selector=by_model_selector,
         tokens_selector=_get(env, "BUDGET_TOKENS_SELECTOR") or DEFAULT_TOKENS_SELECTOR,
         query_mode=query_mode,
         http_timeout=float(http_timeout),
@@ -343,4 +372,6 @@ def describe(settings: Settings) -> Dict[str, object]:
         "model_caps": {c.scope: c.usd for c in settings.model_caps},
         "free_models": list(settings.free_models),
         "query_mode": settings.query_mode,
+        "cost_selector": settings.cost_selector,
+        "by_model_selector": settings.by_model_selector,
     }

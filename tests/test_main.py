@@ -9,7 +9,7 @@ import pytest
 from components.config import load_from_pulumi
 from components.stack import deploy
 from enforcer.prometheus import spend_query
-from enforcer.settings import DEFAULT_COST_NAMES
+from enforcer.settings import DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES
 from tests.support.pulumi_mocks import (
     FAKE_SECRETS,
     PROJECT,
@@ -86,6 +86,7 @@ def test_stack_outputs_say_where_things_are(workstation_config: tuple, resources
         assert outputs["otlpEndpoint"] == "http://192.168.1.111:4318"
         # the enforcer's own query, not a look-alike
         assert outputs["spendPromql"]["last24h"] == spend_query(DEFAULT_COST_NAMES, 86400)
+        assert outputs["spendPromql"]["last24hByModel"] == spend_query(DEFAULT_BY_MODEL_NAMES, 86400)
         # the workstation budget is a calendar day: the output says how the enforcer's window differs
         assert "seconds since midnight in " + outputs["budget"]["timezone"] in outputs["spendPromql"]["note"]
         template = outputs["spendPromql"]["calendarDay"]

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pytest
 
-from tests.enforcer.helpers.prom import PrometheusServer, Series
+from tests.enforcer.helpers.prom import PrometheusServer, Series, by_model_series
 from tests.enforcer.helpers.synapse import SynapseServer
 from tests.support.tools import REPO_ROOT
 
@@ -37,6 +37,31 @@ def start_prometheus(tmp_path):
     yield start
     for srv in servers:
         srv.stop()
+
+
+@pytest.fixture(params=["per-series", "by-model"])
+def start_cost_prometheus(start_prometheus, request):
+    """start_prometheus twice: with the per-agent cost series only (as from a collector without our
+    metrics_transform processor), and with the collector's by-model sums beside them. ``.kind`` says which."""
+    kind = request.param
+
+    def start(history: Sequence[Series] = (), now: Optional[float] = None) -> PrometheusServer:
+        if kind == "by-model":
+            history = list(history) + by_model_series(history)
+        return start_prometheus(history, now=now)
+
+    start.kind = kind  # type: ignore[attr-defined]
+    return start
+
+
+def assert_spend_source(status: dict, kind: str, by_model_usable: bool = True) -> None:
+    """The spend came from the by-model series exactly when they exist and cover the window."""
+    source = status["source"]
+    if kind == "by-model" and by_model_usable:
+        assert source == {"series": "by-model", "fallback": None}, source
+    else:
+        assert source["series"] == "per-series", source
+        assert source["fallback"], source
 
 
 @dataclass

@@ -10,7 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from enforcer.prometheus import spend_query
+from tests.enforcer.conftest import assert_spend_source
 from tests.enforcer.helpers.prom import cost_labels, counter_samples
+
+# Each case runs twice (start_cost_prometheus): on the per-agent cost series alone, and with the collector's
+# by-model sums beside them. Both must give the same answer; the by-model series must be used whenever they
+# cover the window, and left alone (with the reason) when they can't be trusted for it.
 
 H = 3600.0
 
@@ -22,7 +27,7 @@ def _status(enf, now):
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast"])
-def test_counter_reset_and_restart_as_new_series(mode, start_prometheus, make_enforcer):
+def test_counter_reset_and_restart_as_new_series(mode, start_cost_prometheus, make_enforcer):
     now = time.time()
     start = now - 30 * H
     # Same series restarts: 10 before the window, +1 at -20h, process restart at -10h (counter back to 0),
@@ -37,9 +42,11 @@ def test_counter_reset_and_restart_as_new_series(mode, start_prometheus, make_en
         (cost_labels("openai", "new-series", instance="gw-a"), old),
         (cost_labels("openai", "new-series", instance="gw-b"), new),
     ]
-    prom = start_prometheus(history, now=now)
+    prom = start_cost_prometheus(history, now=now)
     enf = make_enforcer(prom.url, BUDGET_QUERY_MODE=mode)
-    rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in _status(enf, now)["top"]}
+    status = _status(enf, now)
+    assert_spend_source(status, start_cost_prometheus.kind)
+    rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in status["top"]}
     # reset: never below the true $2.00, above it only by increase()'s extrapolation
     assert 2.0 <= rows["anthropic/restarted"] <= 2.0 * 1.005
     # the stopped old series gets increase() (tiny end extrapolation), the new one counts in full
@@ -54,15 +61,17 @@ def test_counter_reset_and_restart_as_new_series(mode, start_prometheus, make_en
     assert float(naive[0]["value"][1]) < 0
 
 
-def test_exact_at_window_edges(start_prometheus, make_enforcer):
+def test_exact_at_window_edges(start_cost_prometheus, make_enforcer):
     """Spend just before the window start is out, just after is in (no extrapolation for clean series)."""
     now = time.time()
     start = now - 30 * H
     samples = counter_samples(start, now, 60, [(start, 3.0), (now - 24 * H - 120, 0.7), (now - 24 * H + 120, 0.2),
                                               (now - 60, 0.05)])
-    prom = start_prometheus([(cost_labels("anthropic", "edge"), samples)], now=now)
+    prom = start_cost_prometheus([(cost_labels("anthropic", "edge"), samples)], now=now)
     enf = make_enforcer(prom.url)
-    assert _status(enf, now)["spent_usd"] == pytest.approx(0.25, abs=1e-6)  # $0.70 just before is out
+    status = _status(enf, now)
+    assert status["spent_usd"] == pytest.approx(0.25, abs=1e-6)  # $0.70 just before is out
+    assert_spend_source(status, start_cost_prometheus.kind)
 
 
 def _last_midnight(tz: ZoneInfo, before: float) -> datetime:
@@ -70,7 +79,7 @@ def _last_midnight(tz: ZoneInfo, before: float) -> datetime:
     return datetime(local.year, local.month, local.day, tzinfo=tz)
 
 
-def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforcer, matrix):
+def test_calendar_day_rolls_over_at_local_midnight(start_cost_prometheus, make_enforcer, matrix):
     tz_name = "Asia/Kolkata"  # UTC+05:30: a half-hour offset catches UTC-hour arithmetic
     tz = ZoneInfo(tz_name)
     real_now = time.time()
@@ -78,7 +87,7 @@ def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforc
     m = midnight.timestamp()
     start = m - 28 * H
     samples = counter_samples(start, real_now, 60, [(start, 2.0), (m - 3 * H, 4.5), (m + 1 * H, 1.0)])
-    prom = start_prometheus([(cost_labels("anthropic", "claude-sonnet-4"), samples)], now=real_now)
+    prom = start_cost_prometheus([(cost_labels("anthropic", "claude-sonnet-4"), samples)], now=real_now)
     room = matrix.new_room()
     enf = make_enforcer(prom.url, matrix, room, MAX_DAILY_USD="4", BUDGET_WINDOW="calendar-day",
                         BUDGET_TZ=tz_name)
@@ -105,6 +114,7 @@ def test_calendar_day_rolls_over_at_local_midnight(start_prometheus, make_enforc
     # 02:00 local: $1.00 today; a rolling window would see $5.50 and block
     status = _status(enf, m + 2 * H)
     assert status["spent_usd"] == pytest.approx(1.0, abs=1e-6) and status["state"] == "ok"
+    assert_spend_source(status, start_cost_prometheus.kind)
     assert status["window"]["start"] == midnight.isoformat()
     rolling = make_enforcer(prom.url, MAX_DAILY_USD="4", BUDGET_TZ=tz_name)
     assert _status(rolling, m + 2 * H)["spent_usd"] == pytest.approx(5.5, abs=1e-6)
@@ -124,7 +134,7 @@ def test_query_is_one_expression_by_provider_and_model():
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast"])
-def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_prometheus, make_enforcer):
+def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_cost_prometheus, make_enforcer):
     """The gateway keeps counting while the collector (or Prometheus) is down for 4 h, and the window
     start falls inside that gap. The series' whole cumulative value ($21.80 since the gateway started)
     must not count as if the series were new: spend is measured from its last value before the gap."""
@@ -143,7 +153,7 @@ def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_p
                                          resets=[now - 23.5 * H]))
     # Born during the gap: its first exported value already holds $0.40: truth $0.70
     born = counter_samples(now - 22 * H + 30, now, 60, [(now - 22 * H, 0.4), (now - 1 * H, 0.3)])
-    prom = start_prometheus([(cost_labels("anthropic", "continuing"), continuing),
+    prom = start_cost_prometheus([(cost_labels("anthropic", "continuing"), continuing),
                              (cost_labels("anthropic", "restarted"), restarted),
                              (cost_labels("openai", "born"), born)], now=now)
     enf = make_enforcer(prom.url, BUDGET_QUERY_MODE=mode)
@@ -153,20 +163,28 @@ def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_p
     assert rows["anthropic/restarted"] == pytest.approx(0.7, abs=1e-6)
     assert rows["openai/born"] == pytest.approx(0.7, abs=1e-6)
     assert status["state"] == "ok"
+    # Nothing was exported at the window start: whether the collector was summing then is unknown.
+    assert_spend_source(status, start_cost_prometheus.kind, by_model_usable=False)
+    assert "no-history" in status["source"]["fallback"]
 
 
-def test_young_sparse_series_counts_exactly(start_prometheus, make_enforcer):
+def test_young_sparse_series_counts_exactly(start_cost_prometheus, make_enforcer):
     """A series born two minutes ago with two samples ($0 then $0.36, as a fresh gateway exports them) is
     exact in the default mode: no increase() extrapolation (it made $0.54 of it). doctor compares exactly
     this against OpenClaw's ledger, so an over-count here fails it by 50%."""
     now = time.time()
-    prom = start_prometheus([(cost_labels("fake", "young"), [(now - 120, 0.0), (now - 60, 0.36)])], now=now)
+    young = [(cost_labels("fake", "young"), [(now - 120, 0.0), (now - 60, 0.36)])]
+    # A second gateway has exported since before the window: the collector was summing then.
+    steady = [(cost_labels("fake", "steady", job="gw-2"), counter_samples(now - 30 * H, now, 60, [(now - 30 * H, 1.0)]))]
+    prom = start_cost_prometheus(young + steady, now=now)
     for window in ("rolling-24h", "calendar-day"):
         enf = make_enforcer(prom.url, BUDGET_WINDOW=window, BUDGET_TZ="UTC")
-        assert _status(enf, now)["spent_usd"] == pytest.approx(0.36, abs=1e-9), window
+        status = _status(enf, now)
+        assert status["spent_usd"] == pytest.approx(0.36, abs=1e-9), window
+        assert_spend_source(status, start_cost_prometheus.kind)
 
 
-def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_prometheus, make_enforcer):
+def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_cost_prometheus, make_enforcer):
     """Calendar day: the gateway was off from 22:00 to 01:00 and came back as a new process with the same
     labels (counter from 0, its first export already $3.00), then spent $1.20 more. Yesterday's last value
     was $4.00, and the new counter passes it: all $4.20 is today's, none of it may be subtracted."""
@@ -175,13 +193,15 @@ def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_prom
     m = midnight.timestamp()
     yesterday = counter_samples(m - 10 * H, m - 2 * H, 60, [(m - 10 * H, 0.0), (m - 5 * H, 4.0)])
     today = counter_samples(m + 1 * H, m + 3 * H, 60, [(m + 1 * H, 3.0), (m + 2 * H, 1.2)])
-    prom = start_prometheus([(cost_labels("anthropic", "over-midnight"), yesterday + today)], now=m + 3 * H)
+    prom = start_cost_prometheus([(cost_labels("anthropic", "over-midnight"), yesterday + today)], now=m + 3 * H)
     for mode in ("exact", "fast"):
         enf = make_enforcer(prom.url, BUDGET_WINDOW="calendar-day", BUDGET_TZ="Europe/Rome", BUDGET_QUERY_MODE=mode)
-        assert _status(enf, m + 3 * H)["spent_usd"] == pytest.approx(4.2, abs=1e-6), mode
+        status = _status(enf, m + 3 * H)
+        assert status["spent_usd"] == pytest.approx(4.2, abs=1e-6), mode
+        assert_spend_source(status, start_cost_prometheus.kind, by_model_usable=False)  # nothing at midnight
 
 
-def test_cost_series_renamed_by_a_collector_upgrade(start_prometheus, make_enforcer):
+def test_cost_series_renamed_by_a_collector_upgrade(start_cost_prometheus, make_enforcer):
     """The collector's translation changed the name (openclaw_cost_usd_USD_total -> openclaw_cost_usd_total)
     30 hours ago: both names hold the same labels in the 24 h before the window, where the anchor is looked
     for. Each name is measured on its own, so the check neither fails for a day (duplicate series in one
@@ -190,8 +210,10 @@ def test_cost_series_renamed_by_a_collector_upgrade(start_prometheus, make_enfor
     labels = cost_labels("anthropic", "renamed")
     old = counter_samples(now - 40 * H, now - 30 * H, 60, [(now - 40 * H, 2.0)])
     new = counter_samples(now - 30 * H + 60, now, 60, [(now - 30 * H + 60, 0.3), (now - 2 * H, 0.4)])
-    prom = start_prometheus([(dict(labels, __name__="openclaw_cost_usd_USD_total"), old), (labels, new)], now=now)
+    prom = start_cost_prometheus([(dict(labels, __name__="openclaw_cost_usd_USD_total"), old), (labels, new)],
+                                 now=now)
     enf = make_enforcer(prom.url)
     status = _status(enf, now)
     assert status["backend"]["ok"], status["backend"]
+    assert_spend_source(status, start_cost_prometheus.kind)
     assert status["spent_usd"] == pytest.approx(0.4, abs=1e-6)  # the new name's $0.40 of the last 24 h

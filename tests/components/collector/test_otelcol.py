@@ -22,6 +22,7 @@ import yaml
 
 from components.collector import probe, render
 from components.config import StackConfig
+from enforcer.settings import DEFAULT_BY_MODEL_NAMES
 from tests.components.collector.configs import BEARER, build
 from tests.components.collector.services import free_port, log_tail, prometheus, query, stop, wait_http
 from tests.support.tools import otelcol_bin
@@ -232,9 +233,13 @@ def _by_labels(vector: list, *keys: str) -> dict[tuple[str, ...], float]:
     return {tuple(item["metric"].get(k, "") for k in keys): float(item["value"][1]) for item in vector}
 
 
+BY_MODEL = DEFAULT_BY_MODEL_NAMES[0]
+
+
 def test_spend_by_model_sums_agents_and_channels_exactly(tmp_path: Path,
                                                           run_collector: Callable[..., subprocess.Popen]) -> None:
-    """The series the enforcer reads: per provider/model, the exact sum of the per-agent series of each export.
+    """The series the enforcer reads (under the name it looks for): per provider/model, the exact sum of the
+    per-agent series of each export.
 
     Two exports a second apart land in one batch (5 s timeout): the aggregation runs per export, before the
     batch, so the second doesn't add to the first."""
@@ -257,18 +262,18 @@ def test_spend_by_model_sums_agents_and_channels_exactly(tmp_path: Path,
         deadline = time.monotonic() + 40
         by_model: dict = {}
         while time.monotonic() < deadline and by_model != expected:
-            by_model = _by_labels(query(base, "openclaw_cost_usd_by_model_total"), "openclaw_provider", "openclaw_model")
+            by_model = _by_labels(query(base, BY_MODEL), "openclaw_provider", "openclaw_model")
             time.sleep(0.5)
         assert by_model == expected, f"{by_model}\n{log_tail(proc.log)}"
 
-        series = query(base, "openclaw_cost_usd_by_model_total")
+        series = query(base, BY_MODEL)
         for item in series:
             labels = item["metric"]
             # Agent and channel are summed away; the gateway's identity (job) stays.
             assert "openclaw_agent" not in labels and "openclaw_channel" not in labels, labels
             assert labels["job"] == "openclaw-gateway", labels
         # Each export became one sample per model, never a partial sum: the history holds only totals.
-        history = query(base, 'openclaw_cost_usd_by_model_total{openclaw_model="claude-sonnet-4"}[5m]')
+        history = query(base, BY_MODEL + '{openclaw_model="claude-sonnet-4"}[5m]')
         values = [float(v) for _, v in history[0]["values"]]
         assert values == [1.875, 2.375], values
 

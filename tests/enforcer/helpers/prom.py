@@ -2,6 +2,7 @@
 pushed with remote write, on a free loopback port with its own temporary storage."""
 from __future__ import annotations
 
+import bisect
 import os
 import signal
 import subprocess
@@ -31,6 +32,41 @@ def cost_labels(provider: str, model: str, **extra: str) -> Dict[str, str]:
               "openclaw_channel": "webchat"}
     labels.update(extra)
     return labels
+
+
+#: The collector's by-model copy of each cost name (components/collector/render.py) and the labels it keeps.
+BY_MODEL_NAMES = {COST: "openclaw_cost_usd_by_model_total",
+                  "openclaw_cost_usd_USD_total": "openclaw_cost_usd_by_model_USD_total"}
+BY_MODEL_KEEP = ("job", "instance", "openclaw_provider", "openclaw_model")
+
+
+def by_model_series(history: Sequence[Series]) -> List[Series]:
+    """The series the collector's metrics_transform processor adds to ``history``: per metric name, gateway
+    (job, instance), provider and model, at every export time, the sum of the per-agent series the gateway
+    exported then (a series counts from its first to its last sample, at its latest value). The real
+    processor is tested against this rule in tests/components/collector/test_otelcol.py."""
+    groups: Dict[Tuple[str, ...], List[List[Tuple[float, float]]]] = {}
+    for labels, samples in history:
+        name = BY_MODEL_NAMES.get(labels.get("__name__", ""))
+        if name is None or not samples:
+            continue
+        key = (name,) + tuple(labels.get(k, "") for k in BY_MODEL_KEEP)
+        groups.setdefault(key, []).append(sorted(samples))
+    out: List[Series] = []
+    for key, members in groups.items():
+        stamps = sorted({t for member in members for t, _ in member})
+        times = [[x for x, _ in member] for member in members]
+        summed = []
+        for t in stamps:
+            total = 0.0
+            for member, member_times in zip(members, times):
+                if member_times[0] <= t <= member_times[-1]:
+                    total += member[bisect.bisect_right(member_times, t) - 1][1]
+            summed.append((t, round(total, 6)))
+        labels = {"__name__": key[0]}
+        labels.update({k: v for k, v in zip(BY_MODEL_KEEP, key[1:]) if v})
+        out.append((labels, summed))
+    return out
 
 
 def token_labels(provider: str, model: str, token: str = "input", **extra: str) -> Dict[str, str]:
