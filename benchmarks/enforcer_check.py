@@ -8,8 +8,11 @@ prometheus_http_requests_total, so it cannot be fooled by the client). Targets: 
 check, one query, flat as series grow.
 
 Series shape: N series spread over 20 provider/model pairs (the rest of the label set varies by agent and
-channel, as on a busy gateway), one sample every SAMPLE_INTERVAL seconds for 24 h 30 m, pushed through
-remote write. Run:  venv/bin/python benchmarks/enforcer_check.py [--counts 10,1000,10000] [--interval 60]
+channel, as on a busy gateway), one sample every --interval seconds for 48 h 30 m, pushed through remote
+write, with the collector's by-model sums beside them (one per pair). The check runs with the deployed
+defaults, so it reads the sums; the same check without them (BUDGET_COST_BY_MODEL_SELECTOR=off) and the
+per-series queries are measured too. Run:
+    venv/bin/python benchmarks/enforcer_check.py [--counts 10,1000,10000] [--interval 60]
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from enforcer.prometheus import PrometheusClient, spend_query  # noqa: E402
-from enforcer.settings import DEFAULT_COST_NAMES, DEFAULT_COST_SELECTOR  # noqa: E402
+from enforcer.prometheus import PrometheusClient, by_model_query, spend_query  # noqa: E402
+from enforcer.settings import DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, DEFAULT_COST_SELECTOR  # noqa: E402
 from tests.enforcer.helpers import remote_write  # noqa: E402
 from tests.enforcer.helpers.prom import COST, PrometheusServer  # noqa: E402
 
@@ -36,21 +39,29 @@ PAIRS = 20
 HISTORY_S = 48 * 3600 + 1800  # the window, the 24 h anchor lookback before it, and 30 min
 
 
+def pair_labels(pair: int, name: str):
+    return {"__name__": name, "openclaw_provider": f"provider{pair % 4}", "openclaw_model": f"model{pair}",
+            "instance": "gateway:4318", "job": "openclaw-gateway"}
+
+
 def series_labels(n: int):
     out = []
     for i in range(n):
-        pair = i % PAIRS
-        out.append({"__name__": COST, "openclaw_provider": f"provider{pair % 4}", "openclaw_model": f"model{pair}",
-                    "openclaw_agent": f"agent{i // PAIRS}", "openclaw_channel": "webchat",
-                    "instance": "gateway:4318", "job": "openclaw-gateway"})
+        labels = pair_labels(i % PAIRS, COST)
+        labels.update({"openclaw_agent": f"agent{i // PAIRS}", "openclaw_channel": "webchat"})
+        out.append(labels)
     return out
 
 
 def load(prom: PrometheusServer, n: int, interval: int, now: float) -> int:
     """Stream samples in time order through remote write: each request carries a few consecutive
-    timestamps for every series (labels encoded once per series)."""
+    timestamps for every series (labels encoded once per series), and, as the collector's metrics_transform
+    processor writes them beside, the by-model sums: per provider/model, the sum of its series at each
+    timestamp (min(n, 20) more series)."""
     rng = random.Random(n)
     blocks = [remote_write.label_block(lbl) for lbl in series_labels(n)]
+    pairs = min(n, PAIRS)
+    sum_blocks = [remote_write.label_block(pair_labels(pair, DEFAULT_BY_MODEL_NAMES[0])) for pair in range(pairs)]
     values = [0.0] * n
     per_step = 3.0 / max(1, n) / (HISTORY_S / interval)  # about $3 spent in the window in total
     start = now - HISTORY_S
@@ -60,14 +71,18 @@ def load(prom: PrometheusServer, n: int, interval: int, now: float) -> int:
     for k0 in range(0, steps, per_request):
         stamps = [start + k * interval for k in range(k0, min(steps, k0 + per_request))]
         batch = []
+        sums = [[0.0] * len(stamps) for _ in range(pairs)]
         for i in range(n):
             samples = []
-            for t in stamps:
+            for k, t in enumerate(stamps):
                 values[i] += per_step * rng.random() * 2
                 samples.append((t, round(values[i], 9)))
+                sums[i % PAIRS][k] += round(values[i], 9)
             batch.append((blocks[i], samples))
+        for pair in range(pairs):
+            batch.append((sum_blocks[pair], [(t, round(sums[pair][k], 9)) for k, t in enumerate(stamps)]))
         remote_write.push_encoded(prom.url, remote_write.encode_raw(batch))
-        total += n * len(stamps)
+        total += (n + pairs) * len(stamps)
     return total
 
 
@@ -131,6 +146,17 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
             walls.append(wall)
             rss.append(peak)
             requests.append(after - before)
+            if "fallback=" in line:
+                raise SystemExit(f"the check did not use the by-model sums: {line}")
+        # The same check reading every cost series (no by-model sums: e.g. an existing collector without
+        # the processor, or the first day after an upgrade).
+        per_series_env = dict(env, BUDGET_COST_BY_MODEL_SELECTOR="off")
+        run_check(per_series_env)
+        per_series_walls, per_series_rss = [], []
+        for _ in range(repeats):
+            wall, peak, _line = run_check(per_series_env)
+            per_series_walls.append(wall)
+            per_series_rss.append(peak)
         # Warm: the same check inside a running process, as each iteration of `watch` pays it.
         from enforcer import runner, settings as settings_mod
 
@@ -142,10 +168,11 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 runner.run_check(cfg, out=devnull, err=devnull)
                 warm.append(time.perf_counter() - t)
         client = PrometheusClient(prom.url, 120)
-        qtimes, fast_times, plain_times = [], [], []
+        by_model_times, qtimes, fast_times, plain_times = [], [], [], []
         plain = f"sum by (openclaw_provider, openclaw_model) (increase({DEFAULT_COST_SELECTOR}[86400s]))"
         for _ in range(repeats):
-            for times, expr in ((qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
+            for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
+                                (qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
                                 (fast_times, spend_query(DEFAULT_COST_NAMES, 86400, mode="fast")),
                                 (plain_times, plain)):
                 t = time.perf_counter()
@@ -153,6 +180,9 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 times.append(time.perf_counter() - t)
         return {"series": n, "samples": samples, "load_s": round(load_s, 1), "compact_wait_s": round(compact_s, 1), "rows": len(rows),
                 "check_wall_s_median": round(statistics.median(walls), 3), "check_wall_s_max": round(max(walls), 3),
+                "per_series_check_wall_s_median": round(statistics.median(per_series_walls), 3),
+                "per_series_peak_rss_mb_max": round(max(per_series_rss), 1),
+                "by_model_query_s_median": round(statistics.median(by_model_times), 4),
                 "query_s_median": round(statistics.median(qtimes), 3),
                 "fast_query_s_median": round(statistics.median(fast_times), 3),
                 "plain_increase_s_median": round(statistics.median(plain_times), 3),
@@ -183,8 +213,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['series']:,} | {r['samples']:,} | {r['rows']} | {r['check_wall_s_median']:.3f} s / "
-              f"{r['check_wall_s_max']:.3f} s | {r['warm_check_s_median']:.3f} s | {r['query_s_median'] * 1000:.0f} ms | "
-              f"{r['peak_rss_mb_max']:.1f} MB | {', '.join(str(int(x)) for x in r['http_requests_per_check'])} |")
+              f"{r['check_wall_s_max']:.3f} s | {r['warm_check_s_median']:.3f} s | "
+              f"{r['by_model_query_s_median'] * 1000:.0f} ms | {r['peak_rss_mb_max']:.1f} MB | "
+              f"{', '.join(str(int(x)) for x in r['http_requests_per_check'])} |")
+    print()
+    print("| cost series | by-model query (default) | per-series `exact` | per-series `fast` | plain `increase()` | "
+          "`check` wall without sums |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['series']:,} | {r['by_model_query_s_median'] * 1000:.0f} ms | {r['query_s_median'] * 1000:.0f} ms | "
+              f"{r['fast_query_s_median'] * 1000:.0f} ms | {r['plain_increase_s_median'] * 1000:.0f} ms | "
+              f"{r['per_series_check_wall_s_median']:.3f} s |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

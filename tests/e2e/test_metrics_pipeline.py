@@ -10,19 +10,26 @@ that Prometheus.  Only addresses differ from a deployment (free loopback ports) 
 
 What is checked: the two series the enforcer relies on exist under their contract names with the expected
 labels and exact values, the enforcer's own spend query reads them exactly, and a cap just above the spend
-stays open until one more message crosses it, when the check writes the flag the gate reads.
+stays open until one more message crosses it, when the check writes the flag the gate reads. Then a message
+to a second agent makes the model's cost two series, and the collector's by-model sum (what the enforcer
+reads on its fast path) adds them up exactly, export by export, with the timestamps of the series it sums:
+a window that starts after the sum began is measured from it in one query, with the per-series answer.
 """
 from __future__ import annotations
 
 import json
 import os
 import stat
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
-from enforcer.settings import DEFAULT_COST_SELECTOR, DEFAULT_TOKENS_SELECTOR
+from enforcer.prometheus import PrometheusClient, by_model_query, fetch_spend
+from enforcer.settings import (DEFAULT_BY_MODEL_NAMES, DEFAULT_BY_MODEL_SELECTOR, DEFAULT_COST_NAMES,
+                               DEFAULT_COST_SELECTOR, DEFAULT_TOKENS_SELECTOR)
 from tests.enforcer.conftest import Enforcer
 from tests.support.metrics_pipeline import (
     COST_SERIES,
@@ -35,7 +42,7 @@ from tests.support.metrics_pipeline import (
     total,
 )
 from tests.support.openclaw_gateway import MODEL_ID, PROVIDER_ID
-from tests.support.otlp_emitter import install_attempts
+from tests.support.otlp_emitter import SECOND_AGENT, SECOND_AGENT_SESSION_KEY, install_attempts
 
 pytestmark = pytest.mark.slow
 
@@ -151,8 +158,42 @@ def test_gateway_cost_reaches_prometheus_and_the_enforcer_blocks(pipeline: Metri
     assert set(flag) >= {"version", "state", "reason", "spent_usd", "cap_usd", "window", "since", "resets_at",
                          "timezone", "lift_hint", "written_at"}, json.dumps(flag)
 
+    # -- a second agent on the same model: two cost series, one by-model sum -----------------------------
+    fast_window_start = time.time() + 1  # after message 4's cost landed: the window holds message 5 only
+    pipe.gateway.send_message("message 5", session_key=SECOND_AGENT_SESSION_KEY)
+    cost = wait_for_cost(pipe, 5 * USD_PER_MESSAGE)
+    by_agent = {s["metric"].get("openclaw_agent"): float(s["value"][1]) for s in cost}
+    assert by_agent == {"main": pytest.approx(4 * USD_PER_MESSAGE, abs=EPSILON),
+                        SECOND_AGENT: pytest.approx(USD_PER_MESSAGE, abs=EPSILON)}, cost
+    by_model = pipe.wait_for(DEFAULT_BY_MODEL_SELECTOR, lambda v: total(v) >= 5 * USD_PER_MESSAGE - EPSILON,
+                             SERIES_TIMEOUT, "by-model sum reaching 0.030 USD")
+    assert [s["metric"]["__name__"] for s in by_model] == [DEFAULT_BY_MODEL_NAMES[0]], by_model
+    sum_labels = by_model[0]["metric"]
+    assert (sum_labels["openclaw_provider"], sum_labels["openclaw_model"], sum_labels["job"]) == (
+        PROVIDER_ID, MODEL_ID, pipe.otel["serviceName"])
+    assert "openclaw_agent" not in sum_labels and "openclaw_channel" not in sum_labels, sum_labels
+    # Every export: the sum equals the series it sums at the same timestamp (never a partial sum).
+    mismatch = pipe.query(f"sum by (job, openclaw_provider, openclaw_model) ({DEFAULT_COST_SELECTOR}) "
+                          f"!= on (job, openclaw_provider, openclaw_model) {DEFAULT_BY_MODEL_SELECTOR}")
+    assert mismatch == [], mismatch
+    newest = pipe.query(f"max by (job) (timestamp({DEFAULT_COST_SELECTOR})) "
+                        f"- on (job) max by (job) (timestamp({DEFAULT_BY_MODEL_SELECTOR}))")
+    assert [float(s["value"][1]) for s in newest] == [0.0], newest
+
+    # The enforcer's fast path on a window that starts after the sum began: one query, the per-series answer.
+    at = datetime.now(timezone.utc)
+    window = int(at.timestamp() - fast_window_start)
+    client = PrometheusClient(pipe.prom.url, 10)
+    fast = fetch_spend(client, DEFAULT_COST_NAMES, window, at, by_model=DEFAULT_BY_MODEL_NAMES)
+    assert (fast.source, fast.fallback, client.requests_made) == ("by-model", None, 1), fast
+    assert fast.total == pytest.approx(USD_PER_MESSAGE, abs=1e-9)
+    assert fast.rows == fetch_spend(PrometheusClient(pipe.prom.url, 10), DEFAULT_COST_NAMES, window, at).rows
+    # Over 24 h the sum did not exist at the window start: the check falls back, for that reason only.
+    day = pipe.query(by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400))
+    assert sorted(s["metric"].get("enforcer_fallback", "-") for s in day) == ["-", "no-history"], day
+
     # The model was called exactly once per message: nothing else (heartbeat, retries) spent money.
-    assert pipe.fake.completion_count() == 4
+    assert pipe.fake.completion_count() == 5
     # Everything ran from the staged runtime deps: OpenClaw attempted no npm install.
     assert install_attempts(pipe.gateway.stage_dir, since=pipe.gateway.started_at) == []
     # The collector took every export as it came: no warning (e.g. a deprecated key) and no error (e.g. a

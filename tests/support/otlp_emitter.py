@@ -51,6 +51,10 @@ OTEL_PLUGIN_ID = "diagnostics-otel"
 PLUGIN_ALLOW = [OTEL_PLUGIN_ID, "memory-core"]
 #: ``chat.send`` session of the default agent; OpenClaw reports such messages on channel ``webchat``.
 SESSION_KEY = "main"
+#: A second agent, so that one model's cost comes as two series (openclaw.agent main and ops), which the
+#: collector's by-model sum adds up; its session key has the form ``agent:<agentId>:<key>``.
+SECOND_AGENT = "ops"
+SECOND_AGENT_SESSION_KEY = f"agent:{SECOND_AGENT}:main"
 SETUP_SCRIPT = "otlp-emitter.sh"
 #: Any npm call of the tests' gateway fails fast here instead of reaching a registry (nothing listens on 9).
 DEAD_REGISTRY = "http://127.0.0.1:9/"
@@ -129,6 +133,7 @@ def emitter_config(port: int, model_base_url: str, log_file: Path, otel: Mapping
     return merged(base_config(port, model_base_url, log_file), {
         "diagnostics": {"enabled": True, "otel": dict(otel)},
         "plugins": {"allow": list(PLUGIN_ALLOW), "entries": {OTEL_PLUGIN_ID: {"enabled": True}}},
+        "agents": {"list": [{"id": "main", "default": True}, {"id": SECOND_AGENT}]},
     })
 
 
@@ -233,10 +238,10 @@ class EmitterGateway(OpenClawGateway):
     def agent_wait(self, run_id: str, timeout: float = 300) -> Dict[str, Any]:
         return self.call("agent.wait", {"runId": run_id, "timeoutMs": int(timeout * 1000)}, timeout=timeout + 30)
 
-    def send_message(self, message: str, timeout: float = 300) -> MessageRun:
+    def send_message(self, message: str, timeout: float = 300, session_key: str = SESSION_KEY) -> MessageRun:
         """chat.send then agent.wait: one model call (1000 input + 200 output tokens with FakeOpenAI)."""
         sent = time.time()
-        run_id = self.chat_send(message)
+        run_id = self.chat_send(message, session_key)
         accepted = time.time()
         result = self.agent_wait(run_id, timeout=timeout)
         run = MessageRun(run_id, result.get("status"), sent, accepted, time.time(), result)
