@@ -148,6 +148,15 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
             requests.append(after - before)
             if "fallback=" in line:
                 raise SystemExit(f"the check did not use the by-model sums: {line}")
+        # The check that also compares the sums with every cost series (one in VERIFY_SECONDS; a fresh state
+        # dir has no comparison yet, so its first check makes one).
+        verify_walls = []
+        for k in range(repeats):
+            wall, peak, line = run_check(dict(env, BUDGET_STATE_DIR=str(workdir / f"state-{n}-verify-{k}")))
+            verify_walls.append(wall)
+            rss.append(peak)
+            if "fallback=" in line:
+                raise SystemExit(f"the comparing check did not use the by-model sums: {line}")
         # The same check reading every cost series (no by-model sums: e.g. an existing collector without
         # the processor, or the first day after an upgrade).
         per_series_env = dict(env, BUDGET_COST_BY_MODEL_SELECTOR="off")
@@ -168,10 +177,12 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 runner.run_check(cfg, out=devnull, err=devnull)
                 warm.append(time.perf_counter() - t)
         client = PrometheusClient(prom.url, 120)
-        by_model_times, qtimes, fast_times, plain_times = [], [], [], []
+        by_model_times, verify_times, qtimes, fast_times, plain_times = [], [], [], [], []
         plain = f"sum by (openclaw_provider, openclaw_model) (increase({DEFAULT_COST_SELECTOR}[86400s]))"
         for _ in range(repeats):
-            for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
+            for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400,
+                                                                verify=False)),
+                                (verify_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
                                 (qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
                                 (fast_times, spend_query(DEFAULT_COST_NAMES, 86400, mode="fast")),
                                 (plain_times, plain)):
@@ -183,6 +194,8 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 "per_series_check_wall_s_median": round(statistics.median(per_series_walls), 3),
                 "per_series_peak_rss_mb_max": round(max(per_series_rss), 1),
                 "by_model_query_s_median": round(statistics.median(by_model_times), 4),
+                "verify_query_s_median": round(statistics.median(verify_times), 4),
+                "verify_check_wall_s_median": round(statistics.median(verify_walls), 3),
                 "query_s_median": round(statistics.median(qtimes), 3),
                 "fast_query_s_median": round(statistics.median(fast_times), 3),
                 "plain_increase_s_median": round(statistics.median(plain_times), 3),
@@ -217,13 +230,14 @@ def main() -> None:
               f"{r['by_model_query_s_median'] * 1000:.0f} ms | {r['peak_rss_mb_max']:.1f} MB | "
               f"{', '.join(str(int(x)) for x in r['http_requests_per_check'])} |")
     print()
-    print("| cost series | by-model query (default) | per-series `exact` | per-series `fast` | plain `increase()` | "
-          "`check` wall without sums |")
-    print("|---|---|---|---|---|---|")
+    print("| cost series | by-model query | with the comparison (every 5 min) | `check` wall with it | "
+          "per-series `exact` | per-series `fast` | plain `increase()` | `check` wall without sums |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['series']:,} | {r['by_model_query_s_median'] * 1000:.0f} ms | {r['query_s_median'] * 1000:.0f} ms | "
-              f"{r['fast_query_s_median'] * 1000:.0f} ms | {r['plain_increase_s_median'] * 1000:.0f} ms | "
-              f"{r['per_series_check_wall_s_median']:.3f} s |")
+        print(f"| {r['series']:,} | {r['by_model_query_s_median'] * 1000:.0f} ms | "
+              f"{r['verify_query_s_median'] * 1000:.0f} ms | {r['verify_check_wall_s_median']:.3f} s | "
+              f"{r['query_s_median'] * 1000:.0f} ms | {r['fast_query_s_median'] * 1000:.0f} ms | "
+              f"{r['plain_increase_s_median'] * 1000:.0f} ms | {r['per_series_check_wall_s_median']:.3f} s |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -36,6 +36,9 @@ ENV_HELP = """environment:
   BUDGET_FREE_MODELS        comma-separated provider/model globs that are free on purpose
   BUDGET_OPENCLAW_CLI       optional OpenClaw CLI argv prefix, for doctor's ledger comparison and drill
   BUDGET_QUERY_MODE         exact (default) or fast (one window scan, for thousands of series)
+  BUDGET_COST_SELECTOR      cost series (default: openclaw_cost_usd_total, either unit spelling)
+  BUDGET_COST_BY_MODEL_SELECTOR  the collector's by-model sums of them (default with the default cost
+                            series: openclaw_cost_usd_by_model_total; off: measure every cost series)
 """
 
 

@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 from enforcer import flagfile, windows
 from enforcer.matrix import MatrixClient, MatrixError
-from enforcer.prometheus import BackendError, PrometheusClient, Spend, fetch_spend
+from enforcer.prometheus import FALLBACK_REASONS, BackendError, PrometheusClient, Spend, fetch_spend
 from enforcer.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -123,8 +123,9 @@ def check_by_model(settings: Settings, client: PrometheusClient, spend: Spend, w
     """The fast path: are the collector's by-model series there, and do they say what the per-series do?"""
     name = "by-model series"
     if spend.source != "by-model":
-        return CheckLine(WARN, name, f"not used for this window ({spend.fallback}): each check reads every cost "
-                         "series, which is correct but grows with agents x channels x models",
+        reasons = "; ".join(FALLBACK_REASONS.get(r, r) for r in (spend.fallback or "").split(", ") if r)
+        return CheckLine(WARN, name, f"not used for this window ({spend.fallback}: {reasons}): each check reads "
+                         "every cost series, which is correct but grows with agents x channels x models",
                          "deploy the collector config of this version (its metrics_transform processor writes "
                          "openclaw_cost_usd_by_model_total); with collector mode existing, merge the snippet's "
                          "processor. Right after that it takes one window for the series to cover it")

@@ -38,6 +38,12 @@ before it (the anchor, in E and in the gap test), a 15-minute scan and instant l
 one row per provider/model whatever the number of series. An earlier version took ``max(E, I)`` for every
 series (one scan) but over-counted young, sparse series by up to ~50% (seen against a real OpenClaw
 ledger: $0.009 for $0.006); it is ``fast`` mode now.
+
+Those scans read every sample of every cost series (one per agent x channel x provider x model). The
+collector we deploy also writes the cost summed over agents and channels, one series per gateway, provider
+and model (``openclaw_cost_usd_by_model_total``); ``by_model_query`` measures those with the same rules, so
+its cost does not grow with agents and channels, and checks in the same query that they cover the window.
+When they don't, ``fetch_spend`` measures every cost series instead (a second query).
 """
 from __future__ import annotations
 
@@ -85,6 +91,8 @@ class Spend:
     # "per-series" (every cost series); ``fallback`` says why the by-model series could not be trusted.
     source: str = "per-series"
     fallback: Optional[str] = None
+    # by-model only: the sums were checked against the cost series in this query (see by_model_query).
+    verified: bool = False
 
     def top(self, n: int = 3) -> Tuple[SpendRow, ...]:
         return tuple(r for r in self.rows if r.usd > 0)[:n]
@@ -230,12 +238,19 @@ BY_MODEL_GROUP = "job, instance, openclaw_provider, openclaw_model"
 #: Label of the rows the by-model query adds when those series cannot be trusted for this window.
 FALLBACK_LABEL = "enforcer_fallback"
 FALLBACK_REASONS = {
-    "not-current": "per-series cost is newer than the by-model sum (collector without the metrics_transform "
-                   "processor, or lagging)",
-    "missing-at-window-start": "a gateway's per-series cost at the window start has no by-model sum",
+    "differs-now": "a gateway/provider/model's cost series now don't add up to its by-model sum (a collector "
+                   "without the metrics_transform processor, or an export half written)",
+    "differs-at-window-start": "a gateway/provider/model's cost series at the window start don't add up to its "
+                               "by-model sum then (its collector started summing inside the window)",
     "no-history": "no by-model sum at the window start (new install, collector upgraded within the window, or "
                   "nothing exported then)",
 }
+#: Largest difference, in USD, between a group's cost series and its by-model sum that is float rounding.
+SUM_TOLERANCE_USD = 1e-6
+#: How often the by-model sums are checked against the cost series (the part of the query that reads every
+#: cost series once at the check's time and once at the window start): at most this long after a change
+#: that leaves cost unsummed (a gateway behind a collector without the processor), the check falls back.
+VERIFY_SECONDS = 300
 
 
 def _each(selectors: Sequence[str], template: str) -> str:
@@ -248,65 +263,65 @@ def _each(selectors: Sequence[str], template: str) -> str:
     return " or ".join(f'label_replace({part}, "enforcer_name", "{i}", "", "")' for i, part in enumerate(parts))
 
 
-def by_model_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact") -> str:
+def by_model_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact",
+                   verify: bool = True) -> str:
     """Spend from the by-model series ``by_model`` (the collector's per-export sum over agents and channels),
     plus a row labelled FALLBACK_LABEL for every reason they can't be trusted for this window.
 
     The by-model series are few (provider x model x gateway), so their spend costs the same whatever the
-    number of per-agent series ``cost``; the checks are instant lookups, never a scan of the window. A
-    by-model series is a cumulative counter of one gateway process like the series it sums, so
-    ``spend_query``'s per-series rules (anchors, resets, series born in the window) apply to it unchanged.
-    It is trusted when:
+    number of per-agent series ``cost``. A by-model series is a cumulative counter of one gateway process
+    like the series it sums, so ``spend_query``'s per-series rules (anchors, resets, series born in the
+    window) apply to it unchanged. It is trusted when:
 
-    * ``not-current``: for every group with per-series cost now, the by-model series holds a sample at least
-      as new (the collector writes both from the same export, with the same timestamp). Otherwise spend since
-      the by-model series stopped would be missed: e.g. an existing collector without our processor;
-    * ``missing-at-window-start``: every group with per-series cost at the window start had its by-model
-      series then (else spend between the window start and the by-model series' birth is unknown to it);
-    * ``no-history``: some by-model series existed at the window start. Per-series cost that lived only in
-      the middle of the window (a gateway stopped since) can't be found without a scan, but it can only lack
-      a sum if the collector was not summing at the window start, and then this row says so.
+    * ``no-history`` (always checked, from the sums alone): some sum existed at the window start. Cost that
+      lived only in the middle of the window (a gateway stopped since) can't be found without a scan, but it
+      can only lack a sum if the collector was not summing at the window start, and then this row says so;
+    * with ``verify``, two instant lookups of every cost series, which is what grows with the series count
+      (every VERIFY_SECONDS in ``check``):
+      ``differs-now``: for every gateway/provider/model, the cost series add up to the by-model sum now
+      (the collector writes both from one export; spend that the sums miss shows as a difference, e.g. a
+      gateway behind a collector without our processor), and ``differs-at-window-start``: they did at the
+      window start too (else spend between the window start and the sum's birth is unknown to it).
     """
     if not by_model or not cost:
         raise ValueError("by_model_query needs by-model and cost selectors")
     w = f"{int(window_seconds)}s"
     group = f"({BY_MODEL_GROUP})"
-    cost_newest = f"max by {group} ({_each(cost, 'timestamp({x})')})"
-    by_model_newest = f"max by {group} ({_each(by_model, 'timestamp({x})')})"
-    not_current = f"{cost_newest} unless on {group} ({by_model_newest} >= on {group} {cost_newest})"
-    by_model_at_start = _each(by_model, f"last_over_time({{x}}[{LOOKBACK_SECONDS}s] offset {w})")
-    missing_at_start = (f"count by {group} ({_each(cost, f'{{x}} offset {w}')}) "
-                        f"unless on {group} count by {group} ({by_model_at_start})")
-    no_history = f"absent({by_model_at_start})"
-    markers = [f'label_replace({expr}, "{FALLBACK_LABEL}", "{reason}", "", "")'
-               for reason, expr in (("not-current", not_current), ("missing-at-window-start", missing_at_start),
-                                    ("no-history", no_history))]
+    checks = [("no-history", f"absent({_each(by_model, f'last_over_time({{x}}[{LOOKBACK_SECONDS}s] offset {w})')})")]
+    if verify:
+        for reason, at in (("differs-now", ""), ("differs-at-window-start", f" offset {w}")):
+            # Per group: the cost series minus the sum, in one aggregation (their label sets never match, so
+            # `or` keeps both); a missing sum leaves the whole cost as the difference.
+            both = f"{_each(cost, '{x}' + at)} or {_each(by_model, '-{x}' + at)}"
+            checks.append((reason, f"abs(sum by {group} ({both})) > {SUM_TOLERANCE_USD}"))
+    markers = [f'label_replace({expr}, "{FALLBACK_LABEL}", "{reason}", "", "")' for reason, expr in checks]
     return " or ".join([spend_query(by_model, window_seconds, mode=mode)] + markers)
 
 
 def fetch_spend(client: PrometheusClient, selector: Union[str, Sequence[str]], window_seconds: int, at: datetime,
-                mode: str = "exact", by_model: Sequence[str] = ()) -> Spend:
+                mode: str = "exact", by_model: Sequence[str] = (), verify: bool = True) -> Spend:
     """Spend in the window ending ``at``: from the by-model series ``by_model`` when they can be trusted (one
-    query whose cost doesn't grow with the number of per-agent series), else from every cost series
-    ``selector`` names (a second query; both give the same rows when the by-model series can be trusted)."""
+    query whose cost doesn't grow with the number of per-agent series, except for ``verify``), else from
+    every cost series ``selector`` names (a second query; both give the same rows when the by-model series
+    can be trusted)."""
     cost = [selector] if isinstance(selector, str) else list(selector)
     fallback = None
     if by_model:
-        expr = by_model_query(by_model, cost, window_seconds, mode)
+        expr = by_model_query(by_model, cost, window_seconds, mode, verify)
         vector = client.query(expr, at=at)
         reasons = sorted({labels[FALLBACK_LABEL] for labels, _ in vector if FALLBACK_LABEL in labels})
         if not reasons:
-            return _spend(vector, expr, at, source="by-model", fallback=None)
+            return _spend(vector, expr, at, source="by-model", fallback=None, verified=verify)
         fallback = ", ".join(reasons)
     expr = spend_query(cost, window_seconds, mode=mode)
-    return _spend(client.query(expr, at=at), expr, at, source="per-series", fallback=fallback)
+    return _spend(client.query(expr, at=at), expr, at, source="per-series", fallback=fallback, verified=False)
 
 
 def _spend(vector: Sequence[Tuple[Dict[str, str], float]], expr: str, at: datetime, source: str,
-           fallback: Optional[str]) -> Spend:
+           fallback: Optional[str], verified: bool) -> Spend:
     rows = rows_from_vector(vector)
     return Spend(total=round(sum(r.usd for r in rows), 6), rows=rows, query=expr,
-                 evaluated_at=at.astimezone(timezone.utc), source=source, fallback=fallback)
+                 evaluated_at=at.astimezone(timezone.utc), source=source, fallback=fallback, verified=verified)
 
 
 def _short(exc: BaseException) -> str:

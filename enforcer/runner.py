@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 from enforcer import flagfile, messages, textfile, windows
 from enforcer.decision import Outcome, decide, iso, parse_iso, txn_id
 from enforcer.matrix import MatrixClient, deliver_outbox
-from enforcer.prometheus import BackendError, PrometheusClient, Spend, fetch_spend
+from enforcer.prometheus import VERIFY_SECONDS, BackendError, PrometheusClient, Spend, fetch_spend
 from enforcer.settings import Settings
 from enforcer.state import CorruptState, LockTimeout, State, StateStore
 
@@ -120,11 +120,31 @@ def _load(store: StateStore, notes: List[str]) -> State:
         return State()
 
 
-def _measure(settings: Settings, window: windows.Window) -> Tuple[Optional[Spend], Optional[BackendError], int]:
+def verify_due(st: State, now: datetime) -> bool:
+    """Whether this check compares the by-model sums with every cost series (prometheus.by_model_query): when
+    the last comparison that found them covering the window is VERIFY_SECONDS old, or there was none."""
+    verified_at = parse_iso(st.by_model_verified_at)
+    if verified_at is None:
+        return True
+    elapsed = (now - verified_at).total_seconds()
+    return elapsed >= VERIFY_SECONDS or elapsed < 0  # a clock set back must not postpone it
+
+
+def _remember_verification(st: State, spend: Optional[Spend], now: datetime) -> None:
+    if spend is None:
+        return
+    if spend.source != "by-model":
+        st.by_model_verified_at = None  # compare again as soon as the sums are used again
+    elif spend.verified:
+        st.by_model_verified_at = iso(now)
+
+
+def _measure(settings: Settings, window: windows.Window,
+             verify: bool = True) -> Tuple[Optional[Spend], Optional[BackendError], int]:
     client = PrometheusClient(settings.prometheus_url, settings.http_timeout)
     try:
         spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode,
-                            by_model=settings.by_model_selectors)
+                            by_model=settings.by_model_selectors, verify=verify)
         return spend, None, client.requests_made
     except BackendError as exc:
         return None, exc, client.requests_made
@@ -177,7 +197,7 @@ def spend_source(spend: Optional[Spend]) -> Optional[Dict[str, Any]]:
     """Which series the spend came from, and why not the by-model ones if they were tried."""
     if spend is None:
         return None
-    return {"series": spend.source, "fallback": spend.fallback}
+    return {"series": spend.source, "fallback": spend.fallback, "verified": spend.verified}
 
 
 def _journal_record(command: str, settings: Settings, st: State, outcome: Outcome, window: windows.Window,
@@ -223,9 +243,10 @@ def run_check(settings: Settings, dry_run: bool = False, out: TextIO = sys.stdou
         now = settings.now()
         window = windows.compute(settings.window, now, settings.tz_name)
         prev = _load(store, notes)
-        spend, error, n_requests = _measure(settings, window)
+        spend, error, n_requests = _measure(settings, window, verify=verify_due(prev, now))
         outcome = decide(prev, spend, error, settings, window, now)
         st = outcome.state
+        _remember_verification(st, spend, now)
         st.bump("checks_total")
         message_kind = outcome.message["kind"] if outcome.message else None
         exit_code = EXIT_BACKEND if error is not None else EXIT_OK

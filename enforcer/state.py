@@ -67,6 +67,8 @@ class State:
     counters: Dict[str, float] = field(default_factory=dict)
     last_check: Optional[str] = None
     last_success: Optional[str] = None
+    # When a check last found the collector's by-model sums covering the window (runner.verify_due).
+    by_model_verified_at: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -58,7 +58,7 @@ def assert_spend_source(status: dict, kind: str, by_model_usable: bool = True) -
     """The spend came from the by-model series exactly when they exist and cover the window."""
     source = status["source"]
     if kind == "by-model" and by_model_usable:
-        assert source == {"series": "by-model", "fallback": None}, source
+        assert (source["series"], source["fallback"]) == ("by-model", None), source
     else:
         assert source["series"] == "per-series", source
         assert source["fallback"], source

@@ -150,3 +150,15 @@ def test_message_content_has_spend_cap_percent_top3_and_reset():
     assert "a/m1 $3.00, b/m2 $1.50, c/m3 $0.60." in body and "d/m4" not in body
     assert "resets at Fri 04 Dec 00:00 CET (in 11h)" in body
     assert "<b>" in out.message["html"]
+
+
+def test_by_model_comparison_is_due_every_five_minutes_and_after_a_clock_step_back():
+    from enforcer.runner import verify_due
+    from enforcer.state import State
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    assert verify_due(State(), now)
+    st = State(by_model_verified_at="2026-12-04T11:56:00+00:00")
+    assert not verify_due(st, now)  # 4 min ago
+    assert verify_due(st, now + timedelta(minutes=1))  # 5 min ago
+    assert verify_due(st, now - timedelta(hours=1))  # the clock went back: don't wait an hour
