@@ -25,12 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from enforcer.prometheus import PrometheusClient, by_model_query, spend_query  # noqa: E402
+from enforcer.prometheus import PrometheusClient, by_model_query, coverage_query, spend_query  # noqa: E402
 from enforcer.settings import DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, DEFAULT_COST_SELECTOR  # noqa: E402
 from tests.enforcer.helpers import remote_write  # noqa: E402
 from tests.enforcer.helpers.prom import COST, PrometheusServer  # noqa: E402
@@ -137,7 +138,15 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
         env = {"PATH": os.environ.get("PATH", ""), "PROMETHEUS_URL": prom.url, "MAX_DAILY_USD": "5",
                "BUDGET_STATE_DIR": str(workdir / f"state-{n}"), "BUDGET_FLAG_FILE": str(workdir / f"flag-{n}"),
                "BUDGET_METRICS_FILE": str(workdir / f"m-{n}.prom"), "BUDGET_HTTP_TIMEOUT": "120"}
-        run_check(env)  # warm-up: page cache, first chunk reads
+        # A fresh state: the first check compares the sums with every cost series over the window (the
+        # per-series query plus the sums, in one query); they agree, so the checks after it read the sums.
+        coverage_walls = []
+        for k in range(repeats):
+            wall, peak, line = run_check(dict(env, BUDGET_STATE_DIR=str(workdir / f"state-{n}-fresh-{k}")))
+            coverage_walls.append(wall)
+            if "fallback=unverified sums_agree=yes" not in line:
+                raise SystemExit(f"the first check did not find the sums covering the window: {line}")
+        run_check(env)  # warm-up: page cache, first chunk reads; and the comparison for this state dir
         walls, rss, requests = [], [], []
         for _ in range(repeats):
             before = query_count(prom)
@@ -148,15 +157,24 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
             requests.append(after - before)
             if "fallback=" in line:
                 raise SystemExit(f"the check did not use the by-model sums: {line}")
-        # The check that also compares the sums with every cost series (one in VERIFY_SECONDS; a fresh state
-        # dir has no comparison yet, so its first check makes one).
+        # The check every VERIFY_SECONDS that also reads the cost series since the previous one: the same
+        # state with its last comparison moved 6 minutes back.
+        state = json.loads((workdir / f"state-{n}" / "state.json").read_text())
         verify_walls = []
         for k in range(repeats):
-            wall, peak, line = run_check(dict(env, BUDGET_STATE_DIR=str(workdir / f"state-{n}-verify-{k}")))
+            verify_dir = workdir / f"state-{n}-verify-{k}"
+            verify_dir.mkdir()
+            checked_at = datetime.fromtimestamp(time.time() - 360, timezone.utc).isoformat(timespec="seconds")
+            (verify_dir / "state.json").write_text(json.dumps(dict(state, by_model_checked_at=checked_at)))
+            before = query_count(prom)
+            wall, peak, line = run_check(dict(env, BUDGET_STATE_DIR=str(verify_dir)))
+            requests.append(query_count(prom) - before)
             verify_walls.append(wall)
             rss.append(peak)
             if "fallback=" in line:
                 raise SystemExit(f"the comparing check did not use the by-model sums: {line}")
+            if not json.loads((verify_dir / "decisions.jsonl").read_text().splitlines()[-1])["source"]["verified"]:
+                raise SystemExit("the comparing check did not compare")
         # The same check reading every cost series (no by-model sums: e.g. an existing collector without
         # the processor, or the first day after an upgrade).
         per_series_env = dict(env, BUDGET_COST_BY_MODEL_SELECTOR="off")
@@ -177,12 +195,13 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 runner.run_check(cfg, out=devnull, err=devnull)
                 warm.append(time.perf_counter() - t)
         client = PrometheusClient(prom.url, 120)
-        by_model_times, verify_times, qtimes, fast_times, plain_times = [], [], [], [], []
+        by_model_times, verify_times, coverage_times, qtimes, fast_times, plain_times = [], [], [], [], [], []
         plain = f"sum by (openclaw_provider, openclaw_model) (increase({DEFAULT_COST_SELECTOR}[86400s]))"
         for _ in range(repeats):
-            for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400,
-                                                                verify=False)),
-                                (verify_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
+            for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
+                                (verify_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400,
+                                                              check_seconds=420)),
+                                (coverage_times, coverage_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
                                 (qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
                                 (fast_times, spend_query(DEFAULT_COST_NAMES, 86400, mode="fast")),
                                 (plain_times, plain)):
@@ -196,6 +215,8 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
                 "by_model_query_s_median": round(statistics.median(by_model_times), 4),
                 "verify_query_s_median": round(statistics.median(verify_times), 4),
                 "verify_check_wall_s_median": round(statistics.median(verify_walls), 3),
+                "coverage_query_s_median": round(statistics.median(coverage_times), 3),
+                "coverage_check_wall_s_median": round(statistics.median(coverage_walls), 3),
                 "query_s_median": round(statistics.median(qtimes), 3),
                 "fast_query_s_median": round(statistics.median(fast_times), 3),
                 "plain_increase_s_median": round(statistics.median(plain_times), 3),
@@ -230,12 +251,14 @@ def main() -> None:
               f"{r['by_model_query_s_median'] * 1000:.0f} ms | {r['peak_rss_mb_max']:.1f} MB | "
               f"{', '.join(str(int(x)) for x in r['http_requests_per_check'])} |")
     print()
-    print("| cost series | by-model query | with the comparison (every 5 min) | `check` wall with it | "
+    print("| cost series | by-model query | with the look-back (every 5 min) | `check` wall with it | "
+          "whole-window comparison (first check) | `check` wall with it | "
           "per-series `exact` | per-series `fast` | plain `increase()` | `check` wall without sums |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['series']:,} | {r['by_model_query_s_median'] * 1000:.0f} ms | "
               f"{r['verify_query_s_median'] * 1000:.0f} ms | {r['verify_check_wall_s_median']:.3f} s | "
+              f"{r['coverage_query_s_median'] * 1000:.0f} ms | {r['coverage_check_wall_s_median']:.3f} s | "
               f"{r['query_s_median'] * 1000:.0f} ms | {r['fast_query_s_median'] * 1000:.0f} ms | "
               f"{r['plain_increase_s_median'] * 1000:.0f} ms | {r['per_series_check_wall_s_median']:.3f} s |")
     if args.json:

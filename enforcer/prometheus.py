@@ -41,15 +41,17 @@ ledger: $0.009 for $0.006); it is ``fast`` mode now.
 
 Those scans read every sample of every cost series (one per agent x channel x provider x model). The
 collector we deploy also writes the cost summed over agents and channels, one series per gateway, provider
-and model (``openclaw_cost_usd_by_model_total``); ``by_model_query`` measures those with the same rules, so
-its cost does not grow with agents and channels, and checks in the same query that they cover the window.
-When they don't, ``fetch_spend`` measures every cost series instead (a second query).
+and model (``openclaw_cost_usd_by_model_total``), and those are measured with the same rules, so their cost
+does not grow with agents and channels. They are used only once they have been found to account for every
+cost series (``coverage_query``: both measures over the whole window, in one query) and while a check every
+VERIFY_SECONDS finds the cost series adding up to them since the last one (``by_model_query``). The runner
+keeps that record (runner.by_model_plan).
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -87,12 +89,16 @@ class Spend:
     rows: Tuple[SpendRow, ...]  # sorted by usd, descending
     query: str
     evaluated_at: datetime
-    # Which series were measured: "by-model" (the collector's sum over agents and channels, one query) or
-    # "per-series" (every cost series); ``fallback`` says why the by-model series could not be trusted.
+    # Which series were measured: "by-model" (the collector's sum over agents and channels) or "per-series"
+    # (every cost series); ``fallback`` says why the by-model series were not used (FALLBACK_REASONS).
     source: str = "per-series"
     fallback: Optional[str] = None
-    # by-model only: the sums were checked against the cost series in this query (see by_model_query).
+    # by-model only: this query also checked that the cost series add up to the sums since the last check.
     verified: bool = False
+    # per-series with sums configured: whether the sums measure the same spend over the whole window
+    # (coverage_query), and the provider/models where they don't: (label, by-model usd, per-series usd).
+    covered: Optional[bool] = None
+    differences: Tuple[Tuple[str, float, float], ...] = ()
 
     def top(self, n: int = 3) -> Tuple[SpendRow, ...]:
         return tuple(r for r in self.rows if r.usd > 0)[:n]
@@ -235,90 +241,115 @@ class PrometheusClient:
 
 #: Labels that identify one by-model series: the gateway (resource) and the provider/model it sums.
 BY_MODEL_GROUP = "job, instance, openclaw_provider, openclaw_model"
-#: Label of the rows the by-model query adds when those series cannot be trusted for this window.
+#: Label of the row by_model_query adds when the cost series did not add up to the sums.
 FALLBACK_LABEL = "enforcer_fallback"
+#: Label of coverage_query's rows measured from the by-model sums.
+SIDE_LABEL = "enforcer_side"
 FALLBACK_REASONS = {
-    "differs-now": "a gateway/provider/model's cost series now don't add up to its by-model sum (a collector "
-                   "without the metrics_transform processor, or an export half written)",
-    "differs-at-window-start": "a gateway/provider/model's cost series at the window start don't add up to its "
-                               "by-model sum then (its collector started summing inside the window)",
-    "no-history": "no by-model sum at the window start (new install, collector upgraded within the window, or "
-                  "nothing exported then)",
+    "unverified": "the by-model sums have not been found to measure the same spend as every cost series over "
+                  "the whole window yet (first check, collector changed or upgraded within the window, a "
+                  "difference found earlier still inside the window, or no check for longer than a window)",
+    "differs": "since the last comparison, a gateway/provider/model's cost series did not add up to its "
+               "by-model sum (a collector without the metrics_transform processor, a gateway restarted under "
+               "the same labels, or an export half written)",
 }
 #: Largest difference, in USD, between a group's cost series and its by-model sum that is float rounding.
 SUM_TOLERANCE_USD = 1e-6
-#: How often the by-model sums are checked against the cost series (the part of the query that reads every
-#: cost series once at the check's time and once at the window start): at most this long after a change
-#: that leaves cost unsummed (a gateway behind a collector without the processor), the check falls back.
+#: How far the whole-window spend from the sums may differ from the per-series spend, per provider/model.
+#: Both are exact for series without a counter reset; after a gateway restart in the window both take
+#: max(exact, increase()), and increase()'s extrapolation differs between one summed series and its parts
+#: by a few samples' worth.
+AGREE_TOLERANCE_USD = 0.01
+AGREE_TOLERANCE_RATIO = 0.02
+#: How often the by-model sums are checked against the cost series while they are used: the check reads
+#: every cost series' samples since the previous one, so it grows with the series count. Cost that the sums
+#: miss (a collector without the processor) is found at most this long after it is exported.
 VERIFY_SECONDS = 300
 
 
-def _each(selectors: Sequence[str], template: str) -> str:
+def _each(selectors: Sequence[str], template: str, tag: str) -> str:
     """``template`` (with ``{x}`` for the selector) applied to each selector and or-ed, each result tagged
-    like spend_query's parts, so that two metric names with the same labels never collide: a function drops
-    the metric name, and Prometheus refuses a vector holding one label set twice."""
-    parts = [template.format(x=x) for x in selectors]
-    if len(parts) == 1:
-        return parts[0]
-    return " or ".join(f'label_replace({part}, "enforcer_name", "{i}", "", "")' for i, part in enumerate(parts))
+    ``enforcer_name=<tag><i>``: a function drops the metric name, and Prometheus refuses a vector holding one
+    label set twice (two metric names with the same labels, or a cost series without agent and channel labels
+    beside its sum)."""
+    return " or ".join(f'label_replace({template.format(x=x)}, "enforcer_name", "{tag}{i}", "", "")'
+                       for i, x in enumerate(selectors))
+
+
+def differs_query(by_model: Sequence[str], cost: Sequence[str], check_seconds: int) -> str:
+    """The gateway/provider/models whose cost series, at their last sample in the last ``check_seconds``, do
+    not add up to the group's by-model sum at its last sample (the collector writes both from one export).
+    A range rather than an instant: a series that came and went between two checks is seen too."""
+    r = f"[{int(check_seconds)}s]"
+    both = f"{_each(cost, 'last_over_time({x}' + r + ')', 'c')} or {_each(by_model, '-last_over_time({x}' + r + ')', 's')}"
+    return f"abs(sum by ({BY_MODEL_GROUP}) ({both})) > {SUM_TOLERANCE_USD}"
 
 
 def by_model_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact",
-                   verify: bool = True) -> str:
-    """Spend from the by-model series ``by_model`` (the collector's per-export sum over agents and channels),
-    plus a row labelled FALLBACK_LABEL for every reason they can't be trusted for this window.
-
-    The by-model series are few (provider x model x gateway), so their spend costs the same whatever the
-    number of per-agent series ``cost``. A by-model series is a cumulative counter of one gateway process
-    like the series it sums, so ``spend_query``'s per-series rules (anchors, resets, series born in the
-    window) apply to it unchanged. It is trusted when:
-
-    * ``no-history`` (always checked, from the sums alone): some sum existed at the window start. Cost that
-      lived only in the middle of the window (a gateway stopped since) can't be found without a scan, but it
-      can only lack a sum if the collector was not summing at the window start, and then this row says so;
-    * with ``verify``, two instant lookups of every cost series, which is what grows with the series count
-      (every VERIFY_SECONDS in ``check``):
-      ``differs-now``: for every gateway/provider/model, the cost series add up to the by-model sum now
-      (the collector writes both from one export; spend that the sums miss shows as a difference, e.g. a
-      gateway behind a collector without our processor), and ``differs-at-window-start``: they did at the
-      window start too (else spend between the window start and the sum's birth is unknown to it).
-    """
+                   check_seconds: Optional[int] = None) -> str:
+    """Spend from the by-model series ``by_model`` (the collector's per-export sum over agents and channels).
+    A by-model series is a cumulative counter of one gateway process like the series it sums, so
+    ``spend_query``'s per-series rules apply to it unchanged, and its cost doesn't grow with the number of
+    per-agent series ``cost``. With ``check_seconds``, plus a row labelled FALLBACK_LABEL="differs" when
+    ``differs_query`` finds a group whose cost series did not add up to its sum in that time."""
     if not by_model or not cost:
         raise ValueError("by_model_query needs by-model and cost selectors")
-    w = f"{int(window_seconds)}s"
-    group = f"({BY_MODEL_GROUP})"
-    checks = [("no-history", f"absent({_each(by_model, f'last_over_time({{x}}[{LOOKBACK_SECONDS}s] offset {w})')})")]
-    if verify:
-        for reason, at in (("differs-now", ""), ("differs-at-window-start", f" offset {w}")):
-            # Per group: the cost series minus the sum, in one aggregation (their label sets never match, so
-            # `or` keeps both); a missing sum leaves the whole cost as the difference.
-            both = f"{_each(cost, '{x}' + at)} or {_each(by_model, '-{x}' + at)}"
-            checks.append((reason, f"abs(sum by {group} ({both})) > {SUM_TOLERANCE_USD}"))
-    markers = [f'label_replace({expr}, "{FALLBACK_LABEL}", "{reason}", "", "")' for reason, expr in checks]
-    return " or ".join([spend_query(by_model, window_seconds, mode=mode)] + markers)
+    expr = spend_query(by_model, window_seconds, mode=mode)
+    if check_seconds is None:
+        return expr
+    marker = f'label_replace({differs_query(by_model, cost, check_seconds)}, "{FALLBACK_LABEL}", "differs", "", "")'
+    return f"{expr} or {marker}"
+
+
+def coverage_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact") -> str:
+    """Spend from every cost series, and the same from the by-model sums in rows labelled SIDE_LABEL: the
+    per-series answer, and whether the sums account for it (``compare_rows``)."""
+    sums = spend_query(by_model, window_seconds, mode=mode)
+    return f'{spend_query(cost, window_seconds, mode=mode)} or label_replace({sums}, "{SIDE_LABEL}", "by-model", "", "")'
+
+
+def compare_rows(by_model: Sequence[SpendRow], per_series: Sequence[SpendRow]) -> Tuple[Tuple[str, float, float], ...]:
+    """The provider/models whose spend from the sums differs from the per-series spend by more than the
+    tolerance, or that have cost series but no sum at all: (label, by-model usd, per-series usd)."""
+    sums = {(r.provider, r.model): r.usd for r in by_model}
+    series = {(r.provider, r.model): r.usd for r in per_series}
+    out = []
+    for key in sorted(set(sums) | set(series)):
+        a, b = sums.get(key), series.get(key)
+        if a is None or b is None or abs(a - b) > max(AGREE_TOLERANCE_USD, AGREE_TOLERANCE_RATIO * b):
+            out.append((f"{key[0]}/{key[1]}", a or 0.0, b or 0.0))
+    return tuple(out)
 
 
 def fetch_spend(client: PrometheusClient, selector: Union[str, Sequence[str]], window_seconds: int, at: datetime,
-                mode: str = "exact", by_model: Sequence[str] = (), verify: bool = True) -> Spend:
-    """Spend in the window ending ``at``: from the by-model series ``by_model`` when they can be trusted (one
-    query whose cost doesn't grow with the number of per-agent series, except for ``verify``), else from
-    every cost series ``selector`` names (a second query; both give the same rows when the by-model series
-    can be trusted)."""
+                mode: str = "exact", by_model: Sequence[str] = (), trusted: bool = False,
+                check_seconds: Optional[int] = None) -> Spend:
+    """Spend in the window ending ``at``, in one query: from the by-model series ``by_model`` when the caller
+    ``trusted`` them (found covering the window before; with ``check_seconds``, checked again in the same
+    query), else from every cost series ``selector`` names, compared with the sums when there are any. A
+    trusted check whose comparison finds a difference measures every cost series in a second query."""
     cost = [selector] if isinstance(selector, str) else list(selector)
-    fallback = None
-    if by_model:
-        expr = by_model_query(by_model, cost, window_seconds, mode, verify)
+    if not by_model:
+        expr = spend_query(cost, window_seconds, mode=mode)
+        return _spend(client.query(expr, at=at), expr, at, source="per-series")
+    fallback = "unverified"
+    if trusted:
+        expr = by_model_query(by_model, cost, window_seconds, mode, check_seconds)
         vector = client.query(expr, at=at)
-        reasons = sorted({labels[FALLBACK_LABEL] for labels, _ in vector if FALLBACK_LABEL in labels})
-        if not reasons:
-            return _spend(vector, expr, at, source="by-model", fallback=None, verified=verify)
-        fallback = ", ".join(reasons)
-    expr = spend_query(cost, window_seconds, mode=mode)
-    return _spend(client.query(expr, at=at), expr, at, source="per-series", fallback=fallback, verified=False)
+        if not any(FALLBACK_LABEL in labels for labels, _ in vector):
+            return _spend(vector, expr, at, source="by-model", verified=check_seconds is not None)
+        fallback = "differs"
+    expr = coverage_query(by_model, cost, window_seconds, mode)
+    vector = client.query(expr, at=at)
+    sums = rows_from_vector([(labels, v) for labels, v in vector if SIDE_LABEL in labels])
+    spend = _spend([(labels, v) for labels, v in vector if SIDE_LABEL not in labels], expr, at,
+                   source="per-series", fallback=fallback)
+    differences = compare_rows(sums, spend.rows)
+    return replace(spend, covered=not differences, differences=differences)
 
 
 def _spend(vector: Sequence[Tuple[Dict[str, str], float]], expr: str, at: datetime, source: str,
-           fallback: Optional[str], verified: bool) -> Spend:
+           fallback: Optional[str] = None, verified: bool = False) -> Spend:
     rows = rows_from_vector(vector)
     return Spend(total=round(sum(r.usd for r in rows), 6), rows=rows, query=expr,
                  evaluated_at=at.astimezone(timezone.utc), source=source, fallback=fallback, verified=verified)

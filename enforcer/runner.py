@@ -14,6 +14,8 @@ txnId, so it is posted once. The flag is never derived from anything but a saved
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 import time
@@ -24,7 +26,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 from enforcer import flagfile, messages, textfile, windows
 from enforcer.decision import Outcome, decide, iso, parse_iso, txn_id
 from enforcer.matrix import MatrixClient, deliver_outbox
-from enforcer.prometheus import VERIFY_SECONDS, BackendError, PrometheusClient, Spend, fetch_spend
+from enforcer.prometheus import FALLBACK_REASONS, VERIFY_SECONDS, BackendError, PrometheusClient, Spend, fetch_spend
 from enforcer.settings import Settings
 from enforcer.state import CorruptState, LockTimeout, State, StateStore
 
@@ -120,31 +122,64 @@ def _load(store: StateStore, notes: List[str]) -> State:
         return State()
 
 
-def verify_due(st: State, now: datetime) -> bool:
-    """Whether this check compares the by-model sums with every cost series (prometheus.by_model_query): when
-    the last comparison that found them covering the window is VERIFY_SECONDS old, or there was none."""
-    verified_at = parse_iso(st.by_model_verified_at)
-    if verified_at is None:
-        return True
-    elapsed = (now - verified_at).total_seconds()
-    return elapsed >= VERIFY_SECONDS or elapsed < 0  # a clock set back must not postpone it
+#: A check's look back for cost the sums missed reaches this far before the previous check, so that
+#: consecutive checks overlap rather than leave a gap at the seam.
+CHECK_OVERLAP_SECONDS = 60
 
 
-def _remember_verification(st: State, spend: Optional[Spend], now: datetime) -> None:
-    if spend is None:
+def by_model_plan(settings: Settings, st: State, window: windows.Window, now: datetime) -> Tuple[bool, Optional[int]]:
+    """Whether this check may measure spend from the collector's by-model sums, and if so how far back it
+    checks that the cost series add up to them (None: not due, VERIFY_SECONDS have not passed).
+
+    The sums are trusted once a comparison over a whole window found them measuring the same spend as every
+    cost series (coverage), and only while every check since has found the cost series adding up to them:
+    the checks' look-backs chain, so a series that lived only between two checks is seen too. A check more
+    than a window after the last comparison, a clock set back, or other selectors start from a whole-window
+    comparison again. A difference clears the coverage until a whole-window comparison agrees again, that
+    is until the spend the sums missed has left the window: the checks in between read every cost series.
+    """
+    if not settings.by_model_selectors:
+        return False, None
+    covered_from = parse_iso(st.by_model_covered_from)
+    checked_at = parse_iso(st.by_model_checked_at)
+    if (covered_from is None or checked_at is None or covered_from > window.start
+            or st.by_model_selectors != _selectors_key(settings)):
+        return False, None
+    elapsed = (now - checked_at).total_seconds()
+    if elapsed < 0 or elapsed + CHECK_OVERLAP_SECONDS >= window.seconds:
+        return False, None
+    if elapsed < VERIFY_SECONDS:
+        return True, None
+    return True, int(math.ceil(elapsed)) + CHECK_OVERLAP_SECONDS
+
+
+def _selectors_key(settings: Settings) -> str:
+    return json.dumps([list(settings.by_model_selectors), list(settings.spend_selectors)])
+
+
+def remember_by_model(settings: Settings, st: State, spend: Optional[Spend], window: windows.Window,
+                      now: datetime) -> None:
+    """Record in ``st`` what this check learnt about the by-model sums (see by_model_plan)."""
+    if spend is None or not settings.by_model_selectors:
         return
-    if spend.source != "by-model":
-        st.by_model_verified_at = None  # compare again as soon as the sums are used again
-    elif spend.verified:
-        st.by_model_verified_at = iso(now)
+    if spend.source == "by-model":
+        if spend.verified:
+            st.by_model_checked_at = iso(now)
+        return
+    if spend.covered is None:
+        return
+    st.by_model_covered_from = iso(window.start) if spend.covered else None
+    st.by_model_checked_at = iso(now)
+    st.by_model_selectors = _selectors_key(settings)
 
 
-def _measure(settings: Settings, window: windows.Window,
-             verify: bool = True) -> Tuple[Optional[Spend], Optional[BackendError], int]:
+def _measure(settings: Settings, window: windows.Window, st: State,
+             now: datetime) -> Tuple[Optional[Spend], Optional[BackendError], int]:
     client = PrometheusClient(settings.prometheus_url, settings.http_timeout)
+    trusted, check_seconds = by_model_plan(settings, st, window, now)
     try:
         spend = fetch_spend(client, settings.spend_selectors, window.seconds, window.end, settings.query_mode,
-                            by_model=settings.by_model_selectors, verify=verify)
+                            by_model=settings.by_model_selectors, trusted=trusted, check_seconds=check_seconds)
         return spend, None, client.requests_made
     except BackendError as exc:
         return None, exc, client.requests_made
@@ -186,8 +221,9 @@ def log_line(settings: Settings, st: State, outcome: Outcome, window: windows.Wi
     if effective_state(outcome) != outcome.level:
         parts.append(f"budget_level={outcome.level}")
     if spend is not None and spend.fallback:
-        # Correct but slower: the by-model series could not be trusted for this window (see prometheus.py).
-        parts.append(f"spend_from={spend.source} fallback={spend.fallback.replace(', ', ',')}")
+        # Correct but slower: the by-model series were not used (see by_model_plan); whether they agree now.
+        parts.append(f"spend_from={spend.source} fallback={spend.fallback} "
+                     f"sums_agree={'yes' if spend.covered else 'no'}")
     if error is not None:
         parts.append(f"backend=down policy={settings.on_backend_error} error={error.message!r}")
     return " ".join(parts)
@@ -197,7 +233,11 @@ def spend_source(spend: Optional[Spend]) -> Optional[Dict[str, Any]]:
     """Which series the spend came from, and why not the by-model ones if they were tried."""
     if spend is None:
         return None
-    return {"series": spend.source, "fallback": spend.fallback, "verified": spend.verified}
+    return {"series": spend.source, "fallback": spend.fallback, "why": FALLBACK_REASONS.get(spend.fallback or ""),
+            "verified": spend.verified,
+            "covered": spend.covered,
+            "differences": [{"model": label, "by_model_usd": a, "per_series_usd": b}
+                            for label, a, b in spend.differences[:10]]}
 
 
 def _journal_record(command: str, settings: Settings, st: State, outcome: Outcome, window: windows.Window,
@@ -243,10 +283,10 @@ def run_check(settings: Settings, dry_run: bool = False, out: TextIO = sys.stdou
         now = settings.now()
         window = windows.compute(settings.window, now, settings.tz_name)
         prev = _load(store, notes)
-        spend, error, n_requests = _measure(settings, window, verify=verify_due(prev, now))
+        spend, error, n_requests = _measure(settings, window, prev, now)
         outcome = decide(prev, spend, error, settings, window, now)
         st = outcome.state
-        _remember_verification(st, spend, now)
+        remember_by_model(settings, st, spend, window, now)
         st.bump("checks_total")
         message_kind = outcome.message["kind"] if outcome.message else None
         exit_code = EXIT_BACKEND if error is not None else EXIT_OK
@@ -315,7 +355,7 @@ def status(settings: Settings) -> Dict[str, Any]:
     except CorruptState as exc:  # status must not move files aside; report only
         prev = State()
         notes.append(str(exc))
-    spend, error, _ = _measure(settings, window)
+    spend, error, _ = _measure(settings, window, prev, now)
     outcome = decide(prev, spend, error, settings, window, now)
     st = outcome.state
     worst = outcome.worst
@@ -377,7 +417,7 @@ def allow(settings: Settings, duration: Optional[timedelta], reason: Optional[st
         now = settings.now()
         window = windows.compute(settings.window, now, settings.tz_name)
         st = _load(store, notes)
-        spend, error, _ = _measure(settings, window)  # fresh numbers for the announcement, if available
+        spend, error, _ = _measure(settings, window, st, now)  # fresh numbers for the announcement, if available
         from enforcer.decision import evaluate_caps, worst_cap
 
         worst = None

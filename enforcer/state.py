@@ -67,8 +67,11 @@ class State:
     counters: Dict[str, float] = field(default_factory=dict)
     last_check: Optional[str] = None
     last_success: Optional[str] = None
-    # When a check last found the collector's by-model sums covering the window (runner.verify_due).
-    by_model_verified_at: Optional[str] = None
+    # The collector's by-model sums (runner.by_model_plan): since when they are known to measure the same
+    # spend as every cost series, when they were last compared with them, and for which selectors.
+    by_model_covered_from: Optional[str] = None
+    by_model_checked_at: Optional[str] = None
+    by_model_selectors: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = asdict(self)

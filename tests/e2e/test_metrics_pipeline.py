@@ -27,7 +27,7 @@ from typing import Dict
 
 import pytest
 
-from enforcer.prometheus import PrometheusClient, by_model_query, fetch_spend
+from enforcer.prometheus import PrometheusClient, fetch_spend
 from enforcer.settings import (DEFAULT_BY_MODEL_NAMES, DEFAULT_BY_MODEL_SELECTOR, DEFAULT_COST_NAMES,
                                DEFAULT_COST_SELECTOR, DEFAULT_TOKENS_SELECTOR)
 from tests.enforcer.conftest import Enforcer
@@ -172,7 +172,8 @@ def test_gateway_cost_reaches_prometheus_and_the_enforcer_blocks(pipeline: Metri
     assert (sum_labels["openclaw_provider"], sum_labels["openclaw_model"], sum_labels["job"]) == (
         PROVIDER_ID, MODEL_ID, pipe.otel["serviceName"])
     assert "openclaw_agent" not in sum_labels and "openclaw_channel" not in sum_labels, sum_labels
-    # Every export: the sum equals the series it sums at the same timestamp (never a partial sum).
+    # The latest export: the sum equals the series it sums, written with the same timestamp. (Whether any
+    # cost lacks a sum, over the whole run, is the coverage comparison below.)
     mismatch = pipe.query(f"sum by (job, openclaw_provider, openclaw_model) ({DEFAULT_COST_SELECTOR}) "
                           f"!= on (job, openclaw_provider, openclaw_model) {DEFAULT_BY_MODEL_SELECTOR}")
     assert mismatch == [], mismatch
@@ -180,17 +181,23 @@ def test_gateway_cost_reaches_prometheus_and_the_enforcer_blocks(pipeline: Metri
                         f"- on (job) max by (job) (timestamp({DEFAULT_BY_MODEL_SELECTOR}))")
     assert [float(s["value"][1]) for s in newest] == [0.0], newest
 
-    # The enforcer's fast path on a window that starts after the sum began: one query, the per-series answer.
+    # The enforcer on a window that starts after the sum began: compared with every cost series, the sum
+    # measures the same spend (so checks may use it), and alone it gives the same rows in one query.
     at = datetime.now(timezone.utc)
     window = int(at.timestamp() - fast_window_start)
+    compared = fetch_spend(PrometheusClient(pipe.prom.url, 10), DEFAULT_COST_NAMES, window, at,
+                           by_model=DEFAULT_BY_MODEL_NAMES)
+    assert (compared.covered, compared.differences) == (True, ()), compared
+    assert compared.total == pytest.approx(USD_PER_MESSAGE, abs=1e-9)
     client = PrometheusClient(pipe.prom.url, 10)
-    fast = fetch_spend(client, DEFAULT_COST_NAMES, window, at, by_model=DEFAULT_BY_MODEL_NAMES)
-    assert (fast.source, fast.fallback, client.requests_made) == ("by-model", None, 1), fast
-    assert fast.total == pytest.approx(USD_PER_MESSAGE, abs=1e-9)
-    assert fast.rows == fetch_spend(PrometheusClient(pipe.prom.url, 10), DEFAULT_COST_NAMES, window, at).rows
-    # Over 24 h the sum did not exist at the window start: the check falls back, for that reason only.
-    day = pipe.query(by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400))
-    assert sorted(s["metric"].get("enforcer_fallback", "-") for s in day) == ["-", "no-history"], day
+    fast = fetch_spend(client, DEFAULT_COST_NAMES, window, at, by_model=DEFAULT_BY_MODEL_NAMES, trusted=True,
+                       check_seconds=window)
+    assert (fast.source, fast.fallback, fast.verified, client.requests_made) == ("by-model", None, True, 1), fast
+    assert fast.rows == compared.rows
+    # Over 24 h too: the collector summed from its first export, so a new install is covered at once.
+    day = fetch_spend(PrometheusClient(pipe.prom.url, 10), DEFAULT_COST_NAMES, 86400, at,
+                      by_model=DEFAULT_BY_MODEL_NAMES)
+    assert (day.covered, day.differences) == (True, ()), day
 
     # The model was called exactly once per message: nothing else (heartbeat, retries) spent money.
     assert pipe.fake.completion_count() == 5

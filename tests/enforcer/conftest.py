@@ -54,14 +54,23 @@ def start_cost_prometheus(start_prometheus, request):
     return start
 
 
-def assert_spend_source(status: dict, kind: str, by_model_usable: bool = True) -> None:
-    """The spend came from the by-model series exactly when they exist and cover the window."""
-    source = status["source"]
-    if kind == "by-model" and by_model_usable:
-        assert (source["series"], source["fallback"]) == ("by-model", None), source
+def checked_status(enf: "Enforcer", now: float, kind: str) -> dict:
+    """``status --json`` after one ``check`` at ``now``, both measuring the same spend. On the by-model kind
+    the check compares the sums with every cost series over the whole window (unless an earlier check of
+    the same enforcer did) and they must agree, so the status reads the sums alone; without sums, both read
+    every cost series."""
+    proc = enf.run("check", now=now)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checked = enf.journal()[-1]
+    status = json.loads(enf.run("status", "--json", now=now).stdout)
+    if kind == "by-model":
+        assert checked["source"]["series"] == "by-model" or checked["source"]["covered"] is True, checked["source"]
+        assert status["source"]["series"] == "by-model", status["source"]
     else:
-        assert source["series"] == "per-series", source
-        assert source["fallback"], source
+        assert checked["source"]["covered"] is False, checked["source"]
+        assert (status["source"]["series"], status["source"]["fallback"]) == ("per-series", "unverified")
+    assert status["spent_usd"] == pytest.approx(checked["spent_usd"], rel=0.005, abs=1e-9)
+    return status
 
 
 @dataclass

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from enforcer.prometheus import spend_query
-from tests.enforcer.conftest import assert_spend_source
+from tests.enforcer.conftest import checked_status
 from tests.enforcer.helpers.prom import cost_labels, counter_samples
 
 # Each case runs twice (start_cost_prometheus): on the per-agent cost series alone, and with the collector's
-# by-model sums beside them. Both must give the same answer; the by-model series must be used whenever they
-# cover the window, and left alone (with the reason) when they can't be trusted for it.
+# by-model sums beside them. Both must give the same answer: a first check compares the sums with every cost
+# series over the window, and the status after it reads the sums alone (checked_status).
 
 H = 3600.0
 
@@ -44,8 +44,7 @@ def test_counter_reset_and_restart_as_new_series(mode, start_cost_prometheus, ma
     ]
     prom = start_cost_prometheus(history, now=now)
     enf = make_enforcer(prom.url, BUDGET_QUERY_MODE=mode)
-    status = _status(enf, now)
-    assert_spend_source(status, start_cost_prometheus.kind)
+    status = checked_status(enf, now, start_cost_prometheus.kind)
     rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in status["top"]}
     # reset: never below the true $2.00, above it only by increase()'s extrapolation
     assert 2.0 <= rows["anthropic/restarted"] <= 2.0 * 1.005
@@ -69,9 +68,8 @@ def test_exact_at_window_edges(start_cost_prometheus, make_enforcer):
                                               (now - 60, 0.05)])
     prom = start_cost_prometheus([(cost_labels("anthropic", "edge"), samples)], now=now)
     enf = make_enforcer(prom.url)
-    status = _status(enf, now)
+    status = checked_status(enf, now, start_cost_prometheus.kind)
     assert status["spent_usd"] == pytest.approx(0.25, abs=1e-6)  # $0.70 just before is out
-    assert_spend_source(status, start_cost_prometheus.kind)
 
 
 def _last_midnight(tz: ZoneInfo, before: float) -> datetime:
@@ -112,9 +110,8 @@ def test_calendar_day_rolls_over_at_local_midnight(start_cost_prometheus, make_e
     assert f"{next_midnight:%a %d %b} 00:00 IST" in bodies[1]
 
     # 02:00 local: $1.00 today; a rolling window would see $5.50 and block
-    status = _status(enf, m + 2 * H)
+    status = checked_status(enf, m + 2 * H, start_cost_prometheus.kind)
     assert status["spent_usd"] == pytest.approx(1.0, abs=1e-6) and status["state"] == "ok"
-    assert_spend_source(status, start_cost_prometheus.kind)
     assert status["window"]["start"] == midnight.isoformat()
     rolling = make_enforcer(prom.url, MAX_DAILY_USD="4", BUDGET_TZ=tz_name)
     assert _status(rolling, m + 2 * H)["spent_usd"] == pytest.approx(5.5, abs=1e-6)
@@ -157,15 +154,12 @@ def test_collector_outage_across_the_window_start_is_not_new_spend(mode, start_c
                              (cost_labels("anthropic", "restarted"), restarted),
                              (cost_labels("openai", "born"), born)], now=now)
     enf = make_enforcer(prom.url, BUDGET_QUERY_MODE=mode)
-    status = _status(enf, now)
+    status = checked_status(enf, now, start_cost_prometheus.kind)
     rows = {f"{r['provider']}/{r['model']}": r["usd"] for r in status["top"]}
     assert rows["anthropic/continuing"] == pytest.approx(1.3, abs=1e-6)
     assert rows["anthropic/restarted"] == pytest.approx(0.7, abs=1e-6)
     assert rows["openai/born"] == pytest.approx(0.7, abs=1e-6)
     assert status["state"] == "ok"
-    # Nothing was exported at the window start: whether the collector was summing then is unknown.
-    assert_spend_source(status, start_cost_prometheus.kind, by_model_usable=False)
-    assert "no-history" in status["source"]["fallback"]
 
 
 def test_young_sparse_series_counts_exactly(start_cost_prometheus, make_enforcer):
@@ -179,9 +173,8 @@ def test_young_sparse_series_counts_exactly(start_cost_prometheus, make_enforcer
     prom = start_cost_prometheus(young + steady, now=now)
     for window in ("rolling-24h", "calendar-day"):
         enf = make_enforcer(prom.url, BUDGET_WINDOW=window, BUDGET_TZ="UTC")
-        status = _status(enf, now)
+        status = checked_status(enf, now, start_cost_prometheus.kind)
         assert status["spent_usd"] == pytest.approx(0.36, abs=1e-9), window
-        assert_spend_source(status, start_cost_prometheus.kind)
 
 
 def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_cost_prometheus, make_enforcer):
@@ -196,9 +189,8 @@ def test_gateway_off_across_midnight_restarts_and_outgrows_the_anchor(start_cost
     prom = start_cost_prometheus([(cost_labels("anthropic", "over-midnight"), yesterday + today)], now=m + 3 * H)
     for mode in ("exact", "fast"):
         enf = make_enforcer(prom.url, BUDGET_WINDOW="calendar-day", BUDGET_TZ="Europe/Rome", BUDGET_QUERY_MODE=mode)
-        status = _status(enf, m + 3 * H)
+        status = checked_status(enf, m + 3 * H, start_cost_prometheus.kind)  # nothing exported at midnight
         assert status["spent_usd"] == pytest.approx(4.2, abs=1e-6), mode
-        assert_spend_source(status, start_cost_prometheus.kind, by_model_usable=False)  # nothing at midnight
 
 
 def test_cost_series_renamed_by_a_collector_upgrade(start_cost_prometheus, make_enforcer):
@@ -213,7 +205,6 @@ def test_cost_series_renamed_by_a_collector_upgrade(start_cost_prometheus, make_
     prom = start_cost_prometheus([(dict(labels, __name__="openclaw_cost_usd_USD_total"), old), (labels, new)],
                                  now=now)
     enf = make_enforcer(prom.url)
-    status = _status(enf, now)
+    status = checked_status(enf, now, start_cost_prometheus.kind)
     assert status["backend"]["ok"], status["backend"]
-    assert_spend_source(status, start_cost_prometheus.kind)
     assert status["spent_usd"] == pytest.approx(0.4, abs=1e-6)  # the new name's $0.40 of the last 24 h

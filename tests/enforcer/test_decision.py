@@ -152,13 +152,46 @@ def test_message_content_has_spend_cap_percent_top3_and_reset():
     assert "<b>" in out.message["html"]
 
 
-def test_by_model_comparison_is_due_every_five_minutes_and_after_a_clock_step_back():
-    from enforcer.runner import verify_due
-    from enforcer.state import State
+def test_by_model_plan_trusts_covered_sums_and_chains_the_checks():
+    from enforcer.runner import by_model_plan, remember_by_model
 
+    cfg = settings()
     now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
-    assert verify_due(State(), now)
-    st = State(by_model_verified_at="2026-12-04T11:56:00+00:00")
-    assert not verify_due(st, now)  # 4 min ago
-    assert verify_due(st, now + timedelta(minutes=1))  # 5 min ago
-    assert verify_due(st, now - timedelta(hours=1))  # the clock went back: don't wait an hour
+    window = compute("rolling-24h", now, "UTC")
+    st = State()
+    assert by_model_plan(cfg, st, window, now) == (False, None)  # never compared
+
+    def measured(**kw):
+        return Spend(total=0.0, rows=(), query="q", evaluated_at=now, **kw)
+
+    remember_by_model(cfg, st, measured(fallback="unverified", covered=True), window, now)
+    assert st.by_model_covered_from == "2026-12-03T12:00:00+00:00" and st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
+    later = now + timedelta(minutes=4)
+    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, None)
+    # Due after 5 minutes: the check looks back to 60 s before the previous one.
+    later = now + timedelta(minutes=6, seconds=40)
+    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, 460)
+    # A checked by-model answer moves the seam; an unchecked one does not.
+    remember_by_model(cfg, st, measured(source="by-model", verified=False), window, later)
+    assert st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
+    remember_by_model(cfg, st, measured(source="by-model", verified=True), window, later)
+    assert st.by_model_checked_at == "2026-12-04T12:06:40+00:00"
+    # The clock set back, or no check for a whole window: compare the whole window again.
+    assert by_model_plan(cfg, st, window, now) == (False, None)
+    far = later + timedelta(hours=24)
+    assert by_model_plan(cfg, st, compute("rolling-24h", far, "UTC"), far) == (False, None)
+    # A calendar day starting after the covered rolling window is covered; one starting before it is not.
+    assert by_model_plan(cfg, st, compute("calendar-day", later, "UTC"), later) == (True, None)
+    st2 = State(by_model_covered_from="2026-12-04T00:00:00+00:00", by_model_checked_at=st.by_model_checked_at,
+                by_model_selectors=st.by_model_selectors)
+    assert by_model_plan(cfg, st2, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    # Other selectors (BUDGET_COST_BY_MODEL_SELECTOR changed): compared again.
+    other = settings(BUDGET_COST_BY_MODEL_SELECTOR="openclaw_cost_usd_by_model_total")
+    assert by_model_plan(other, st, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    # A difference clears the coverage: every check compares the whole window until they agree again.
+    remember_by_model(cfg, st, measured(fallback="differs", covered=False), window, later)
+    assert st.by_model_covered_from is None
+    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    # Sums turned off: nothing to plan, nothing remembered.
+    off = settings(BUDGET_COST_BY_MODEL_SELECTOR="off")
+    assert by_model_plan(off, st2, window, now) == (False, None)
