@@ -200,7 +200,7 @@ def bench(n: int, interval: int, repeats: int, workdir: Path) -> dict:
         for _ in range(repeats):
             for times, expr in ((by_model_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
                                 (verify_times, by_model_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400,
-                                                              check_seconds=420)),
+                                                              check_seconds=660)),
                                 (coverage_times, coverage_query(DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, 86400)),
                                 (qtimes, spend_query(DEFAULT_COST_NAMES, 86400)),
                                 (fast_times, spend_query(DEFAULT_COST_NAMES, 86400, mode="fast")),

@@ -250,17 +250,19 @@ FALLBACK_REASONS = {
                   "the whole window yet (first check, collector changed or upgraded within the window, a "
                   "difference found earlier still inside the window, or no check for longer than a window)",
     "differs": "since the last comparison, a gateway/provider/model's cost series did not add up to its "
-               "by-model sum (a collector without the metrics_transform processor, a gateway restarted under "
-               "the same labels, or an export half written)",
+               "by-model sum, or showed a restart the sum did not (a collector without the metrics_transform "
+               "processor, a gateway restarted under the same labels, or an export half written)",
 }
 #: Largest difference, in USD, between a group's cost series and its by-model sum that is float rounding.
 SUM_TOLERANCE_USD = 1e-6
 #: How far the whole-window spend from the sums may differ from the per-series spend, per provider/model.
 #: Both are exact for series without a counter reset; after a gateway restart in the window both take
-#: max(exact, increase()), and increase()'s extrapolation differs between one summed series and its parts
-#: by a few samples' worth.
-AGREE_TOLERANCE_USD = 0.01
-AGREE_TOLERANCE_RATIO = 0.02
+#: max(exact, increase()), and increase()'s extrapolation differs between one summed series and its parts by
+#: a few samples' worth. Above: erring toward blocking, the same as increase() does. Below: an under-count,
+#: so only extrapolation noise (0.1%: half a 60 s export interval at each end of 24 h is 0.07%).
+SUMS_ABOVE_TOLERANCE_USD = 0.01
+SUMS_ABOVE_TOLERANCE_RATIO = 0.02
+SUMS_BELOW_TOLERANCE_RATIO = 0.001
 #: How often the by-model sums are checked against the cost series while they are used: the check reads
 #: every cost series' samples since the previous one, so it grows with the series count. Cost that the sums
 #: miss (a collector without the processor) is found at most this long after it is exported.
@@ -277,12 +279,23 @@ def _each(selectors: Sequence[str], template: str, tag: str) -> str:
 
 
 def differs_query(by_model: Sequence[str], cost: Sequence[str], check_seconds: int) -> str:
-    """The gateway/provider/models whose cost series, at their last sample in the last ``check_seconds``, do
-    not add up to the group's by-model sum at its last sample (the collector writes both from one export).
-    A range rather than an instant: a series that came and went between two checks is seen too."""
+    """The gateway/provider/models where the cost series and their by-model sum disagree in the last
+    ``check_seconds``. A range rather than an instant, so that a series that came and went between two
+    checks is seen too:
+
+    * by value: the cost series at their last sample don't add up to the sum at its last sample (the
+      collector writes both from one export): cost the sums miss, or sums that count wrong;
+    * by resets: some cost series dropped (a gateway restarted under the same labels) but the sum did not,
+      because the new process's first export already held more than the old one's last. The sum then lost
+      the old process's spend, which the cost series still count.
+    """
     r = f"[{int(check_seconds)}s]"
+    group = f"({BY_MODEL_GROUP})"
     both = f"{_each(cost, 'last_over_time({x}' + r + ')', 'c')} or {_each(by_model, '-last_over_time({x}' + r + ')', 's')}"
-    return f"abs(sum by ({BY_MODEL_GROUP}) ({both})) > {SUM_TOLERANCE_USD}"
+    by_value = f"abs(sum by {group} ({both})) > {SUM_TOLERANCE_USD}"
+    cost_resets = f"sum by {group} ({_each(cost, 'resets({x}' + r + ')', 'c')}) > 0"
+    sum_resets = f"sum by {group} ({_each(by_model, 'resets({x}' + r + ')', 's')}) > 0"
+    return f"({by_value}) or (({cost_resets}) unless on {group} ({sum_resets}))"
 
 
 def by_model_query(by_model: Sequence[str], cost: Sequence[str], window_seconds: int, mode: str = "exact",
@@ -309,14 +322,16 @@ def coverage_query(by_model: Sequence[str], cost: Sequence[str], window_seconds:
 
 
 def compare_rows(by_model: Sequence[SpendRow], per_series: Sequence[SpendRow]) -> Tuple[Tuple[str, float, float], ...]:
-    """The provider/models whose spend from the sums differs from the per-series spend by more than the
-    tolerance, or that have cost series but no sum at all: (label, by-model usd, per-series usd)."""
+    """The provider/models whose spend from the sums is below the per-series spend by more than
+    extrapolation noise, or above it by more than the tolerance, or that have cost series but no sum at
+    all: (label, by-model usd, per-series usd)."""
     sums = {(r.provider, r.model): r.usd for r in by_model}
     series = {(r.provider, r.model): r.usd for r in per_series}
     out = []
     for key in sorted(set(sums) | set(series)):
         a, b = sums.get(key), series.get(key)
-        if a is None or b is None or abs(a - b) > max(AGREE_TOLERANCE_USD, AGREE_TOLERANCE_RATIO * b):
+        if (a is None or b is None or a < b - SUM_TOLERANCE_USD - SUMS_BELOW_TOLERANCE_RATIO * b
+                or a > b + max(SUMS_ABOVE_TOLERANCE_USD, SUMS_ABOVE_TOLERANCE_RATIO * b)):
             out.append((f"{key[0]}/{key[1]}", a or 0.0, b or 0.0))
     return tuple(out)
 

@@ -14,6 +14,7 @@ txnId, so it is posted once. The flag is never derived from anything but a saved
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -122,9 +123,10 @@ def _load(store: StateStore, notes: List[str]) -> State:
         return State()
 
 
-#: A check's look back for cost the sums missed reaches this far before the previous check, so that
-#: consecutive checks overlap rather than leave a gap at the seam.
-CHECK_OVERLAP_SECONDS = 60
+#: A check's look-back for cost the sums missed reaches this far before the previous check, so that
+#: consecutive checks overlap rather than leave a gap at the seam, also for samples that reach Prometheus
+#: late (the collector's remote-write exporter retries for up to 5 minutes).
+CHECK_OVERLAP_SECONDS = 300
 
 
 def by_model_plan(settings: Settings, st: State, window: windows.Window, now: datetime) -> Tuple[bool, Optional[int]]:
@@ -154,7 +156,10 @@ def by_model_plan(settings: Settings, st: State, window: windows.Window, now: da
 
 
 def _selectors_key(settings: Settings) -> str:
-    return json.dumps([list(settings.by_model_selectors), list(settings.spend_selectors)])
+    """What a comparison was about: another Prometheus, or other series, start from a whole-window one."""
+    # Hashed: a Prometheus URL may hold credentials, and the state file needs only to tell keys apart.
+    key = json.dumps([settings.prometheus_url, list(settings.by_model_selectors), list(settings.spend_selectors)])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def remember_by_model(settings: Settings, st: State, spend: Optional[Spend], window: windows.Window,

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from enforcer.prometheus import (FALLBACK_REASONS, VERIFY_SECONDS, PrometheusClient, by_model_query,
-                                 coverage_query, fetch_spend, spend_query)
+from enforcer.prometheus import (FALLBACK_REASONS, VERIFY_SECONDS, PrometheusClient, SpendRow, by_model_query,
+                                 compare_rows, coverage_query, fetch_spend, spend_query)
 from enforcer.settings import DEFAULT_BY_MODEL_NAMES, DEFAULT_COST_NAMES, load
 from tests.enforcer.helpers.prom import by_model_series, cost_labels, counter_samples
 
@@ -246,7 +246,13 @@ def test_sums_that_stop_are_caught_and_distrusted_until_their_gap_leaves_the_win
     assert spent == pytest.approx(0.5, abs=1e-9)
     assert "openclaw_cost_usd_total" not in enf.journal()[-1]["query"].replace("openclaw_cost_usd_by_model_total", "")
 
-    out, source, spent = _check(enf, now - 700)  # 400 s after the comparison: checks the last 460 s, differs
+    # status and a dry run look (and see the difference) but move nothing in the record.
+    record = {k: v for k, v in enf.state().items() if k.startswith("by_model_")}
+    assert _brief(_status(enf, now - 700)["source"]) == _source("per-series", "differs", covered=False)
+    enf.run("check", "--dry-run", now=now - 700)
+    assert {k: v for k, v in enf.state().items() if k.startswith("by_model_")} == record
+
+    out, source, spent = _check(enf, now - 700)  # 400 s after the comparison: checks the last 700 s, differs
     assert _brief(source) == _source("per-series", "differs", covered=False)
     assert spent == pytest.approx(1.3, abs=1e-9)
     assert "state=blocked" in out and "spend_from=per-series fallback=differs sums_agree=no" in out
@@ -300,3 +306,43 @@ def test_cost_that_came_and_went_between_two_checks_is_seen(start_prometheus, ma
     _, source, spent = _check(enf, now - 300)
     assert _brief(source) == _source("per-series", "differs", covered=False)
     assert spent >= 1.3 - 1e-9
+
+
+def test_a_restart_the_sum_hides_is_caught_by_its_resets(start_prometheus, make_enforcer):
+    """A gateway without an instance label restarts 400 s ago. Agent `main` drops (1.25 -> 0.05), but the new
+    process's first export holds $1.50 for `ops`, so the sum rises (1.45 -> 1.55): it shows no restart and
+    loses the old process's spend. A minute later both agents report again and the latest values add up;
+    only the cost series' reset gives it away."""
+    now = time.time()
+    start, restart = now - 30 * H, now - 400
+    old = {"main": counter_samples(start, restart, 60, [(start, 1.0), (now - 5 * H, 0.25)]),
+           "ops": counter_samples(start, restart, 60, [(start, 0.2)])}
+    new = {"main": counter_samples(restart + 60, now, 60, [(restart + 60, 0.05)]),
+           "ops": counter_samples(restart + 60, now, 60, [(restart + 60, 1.5)])}
+    history = [(cost_labels("anthropic", "claude-sonnet-4", openclaw_agent=agent), old[agent] + new[agent])
+               for agent in ("main", "ops")]
+    prom = start_prometheus(history + by_model_series(history), now=now)
+    enf = make_enforcer(prom.url)
+    _, source, _ = _check(enf, now - 1000)
+    assert source["covered"] is True
+    _, source, spent = _check(enf, now - 60)
+    assert _brief(source) == _source("per-series", "differs", covered=False)
+    # Per series: main's reset is seen ($0.25 + $0.05); ops's $0.20 before the restart is the limit every
+    # counter without an instance label shares (README, "Limits").
+    assert spent == pytest.approx(1.6, rel=0.005)
+    only_sums = prom.query(spend_query(DEFAULT_BY_MODEL_NAMES, DAY), at=now - 60)
+    assert float(only_sums[0]["value"][1]) == pytest.approx(0.35, abs=1e-6)
+
+
+def test_the_sums_may_err_toward_blocking_but_not_below_the_cost_series():
+    def rows(usd):
+        return (SpendRow("anthropic", "m", usd),)
+
+    assert compare_rows(rows(10.0), rows(10.0)) == ()
+    assert compare_rows(rows(10.19), rows(10.0)) == ()  # above, within 2%: increase()'s extrapolation
+    assert compare_rows(rows(10.21), rows(10.0)) == (("anthropic/m", 10.21, 10.0),)
+    assert compare_rows(rows(0.009), rows(0.0)) == ()  # above, within $0.01
+    assert compare_rows(rows(9.995), rows(10.0)) == ()  # below, within 0.1%: extrapolation noise
+    assert compare_rows(rows(9.98), rows(10.0)) == (("anthropic/m", 9.98, 10.0),)  # an under-count
+    assert compare_rows(rows(0.0), rows(0.005)) == (("anthropic/m", 0.0, 0.005),)
+    assert compare_rows((), rows(0.0)) == (("anthropic/m", 0.0, 0.0),)  # cost series without a sum

@@ -2,6 +2,7 @@
 trouble once per outage, overrides announced at both ends."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -168,9 +169,9 @@ def test_by_model_plan_trusts_covered_sums_and_chains_the_checks():
     assert st.by_model_covered_from == "2026-12-03T12:00:00+00:00" and st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
     later = now + timedelta(minutes=4)
     assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, None)
-    # Due after 5 minutes: the check looks back to 60 s before the previous one.
+    # Due after 5 minutes: the check looks back to 5 minutes before the previous one.
     later = now + timedelta(minutes=6, seconds=40)
-    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, 460)
+    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, 700)
     # A checked by-model answer moves the seam; an unchecked one does not.
     remember_by_model(cfg, st, measured(source="by-model", verified=False), window, later)
     assert st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
@@ -185,9 +186,16 @@ def test_by_model_plan_trusts_covered_sums_and_chains_the_checks():
     st2 = State(by_model_covered_from="2026-12-04T00:00:00+00:00", by_model_checked_at=st.by_model_checked_at,
                 by_model_selectors=st.by_model_selectors)
     assert by_model_plan(cfg, st2, compute("rolling-24h", later, "UTC"), later) == (False, None)
-    # Other selectors (BUDGET_COST_BY_MODEL_SELECTOR changed): compared again.
+    # Other selectors (BUDGET_COST_BY_MODEL_SELECTOR changed), or another Prometheus: compared again. The key
+    # does not show the URL, which may hold credentials.
     other = settings(BUDGET_COST_BY_MODEL_SELECTOR="openclaw_cost_usd_by_model_total")
     assert by_model_plan(other, st, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    elsewhere = settings(PROMETHEUS_URL="http://user:hunter2@10.0.0.9:9090")
+    assert by_model_plan(elsewhere, st, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    remember_by_model(elsewhere, st, measured(fallback="unverified", covered=True), window, later)
+    assert "hunter2" not in json.dumps(st.to_json()) and "10.0.0.9" not in json.dumps(st.to_json())
+    assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (False, None)
+    remember_by_model(cfg, st, measured(fallback="unverified", covered=True), window, later)
     # A difference clears the coverage: every check compares the whole window until they agree again.
     remember_by_model(cfg, st, measured(fallback="differs", covered=False), window, later)
     assert st.by_model_covered_from is None
