@@ -291,10 +291,15 @@ def differs_query(by_model: Sequence[str], cost: Sequence[str], check_seconds: i
     """
     r = f"[{int(check_seconds)}s]"
     group = f"({BY_MODEL_GROUP})"
-    both = f"{_each(cost, 'last_over_time({x}' + r + ')', 'c')} or {_each(by_model, '-last_over_time({x}' + r + ')', 's')}"
+
+    def per_group(fn: str) -> str:
+        # Aggregated per selector first: the tags then go on a row per group, not on every cost series.
+        return f"sum by {group} ({fn}({{x}}{r}))"
+
+    both = f"{_each(cost, per_group('last_over_time'), 'c')} or {_each(by_model, '-' + per_group('last_over_time'), 's')}"
     by_value = f"abs(sum by {group} ({both})) > {SUM_TOLERANCE_USD}"
-    cost_resets = f"sum by {group} ({_each(cost, 'resets({x}' + r + ')', 'c')}) > 0"
-    sum_resets = f"sum by {group} ({_each(by_model, 'resets({x}' + r + ')', 's')}) > 0"
+    cost_resets = f"sum by {group} ({_each(cost, per_group('resets'), 'c')}) > 0"
+    sum_resets = f"sum by {group} ({_each(by_model, per_group('resets'), 's')}) > 0"
     return f"({by_value}) or (({cost_resets}) unless on {group} ({sum_resets}))"
 
 
