@@ -136,16 +136,17 @@ def by_model_plan(settings: Settings, st: State, window: windows.Window, now: da
     The sums are trusted once a comparison over a whole window found them measuring the same spend as every
     cost series (coverage), and only while every check since has found the cost series adding up to them:
     the checks' look-backs chain, so a series that lived only between two checks is seen too. A check more
-    than a window after the last comparison, a clock set back, or other selectors start from a whole-window
-    comparison again. A difference clears the coverage until a whole-window comparison agrees again, that
-    is until the spend the sums missed has left the window: the checks in between read every cost series.
+    than a window after the last comparison, a clock set back, another Prometheus or other selectors start
+    from a whole-window comparison again. A difference clears the coverage until a whole-window comparison
+    agrees again, that is until the spend the sums missed has left the window: the checks in between read
+    every cost series.
     """
     if not settings.by_model_selectors:
         return False, None
     covered_from = parse_iso(st.by_model_covered_from)
     checked_at = parse_iso(st.by_model_checked_at)
     if (covered_from is None or checked_at is None or covered_from > window.start
-            or st.by_model_selectors != _selectors_key(settings)):
+            or st.by_model_key != _comparison_key(settings)):
         return False, None
     elapsed = (now - checked_at).total_seconds()
     if elapsed < 0 or elapsed + CHECK_OVERLAP_SECONDS >= window.seconds:
@@ -155,7 +156,7 @@ def by_model_plan(settings: Settings, st: State, window: windows.Window, now: da
     return True, int(math.ceil(elapsed)) + CHECK_OVERLAP_SECONDS
 
 
-def _selectors_key(settings: Settings) -> str:
+def _comparison_key(settings: Settings) -> str:
     """What a comparison was about: another Prometheus, or other series, start from a whole-window one."""
     # Hashed: a Prometheus URL may hold credentials, and the state file needs only to tell keys apart.
     key = json.dumps([settings.prometheus_url, list(settings.by_model_selectors), list(settings.spend_selectors)])
@@ -175,7 +176,7 @@ def remember_by_model(settings: Settings, st: State, spend: Optional[Spend], win
         return
     st.by_model_covered_from = iso(window.start) if spend.covered else None
     st.by_model_checked_at = iso(now)
-    st.by_model_selectors = _selectors_key(settings)
+    st.by_model_key = _comparison_key(settings)
 
 
 def _measure(settings: Settings, window: windows.Window, st: State,

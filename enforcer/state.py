@@ -68,10 +68,11 @@ class State:
     last_check: Optional[str] = None
     last_success: Optional[str] = None
     # The collector's by-model sums (runner.by_model_plan): since when they are known to measure the same
-    # spend as every cost series, when they were last compared with them, and for which selectors.
+    # spend as every cost series, when they were last compared with them, and on which Prometheus and
+    # selectors (a hash).
     by_model_covered_from: Optional[str] = None
     by_model_checked_at: Optional[str] = None
-    by_model_selectors: Optional[str] = None
+    by_model_key: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -184,7 +184,7 @@ def test_by_model_plan_trusts_covered_sums_and_chains_the_checks():
     # A calendar day starting after the covered rolling window is covered; one starting before it is not.
     assert by_model_plan(cfg, st, compute("calendar-day", later, "UTC"), later) == (True, None)
     st2 = State(by_model_covered_from="2026-12-04T00:00:00+00:00", by_model_checked_at=st.by_model_checked_at,
-                by_model_selectors=st.by_model_selectors)
+                by_model_key=st.by_model_key)
     assert by_model_plan(cfg, st2, compute("rolling-24h", later, "UTC"), later) == (False, None)
     # Other selectors (BUDGET_COST_BY_MODEL_SELECTOR changed), or another Prometheus: compared again. The key
     # does not show the URL, which may hold credentials.
