@@ -271,9 +271,9 @@ VERIFY_SECONDS = 300
 
 def _each(selectors: Sequence[str], template: str, tag: str) -> str:
     """``template`` (with ``{x}`` for the selector) applied to each selector and or-ed, each result tagged
-    ``enforcer_name=<tag><i>``: a function drops the metric name, and Prometheus refuses a vector holding one
-    label set twice (two metric names with the same labels, or a cost series without agent and channel labels
-    beside its sum)."""
+    ``enforcer_name=<tag><i>``: a function or an aggregation drops the metric name, and ``or`` keeps only the
+    first of two rows with the same labels (two metric names with the same labels, or the cost side and the
+    sum side of one group)."""
     return " or ".join(f'label_replace({template.format(x=x)}, "enforcer_name", "{tag}{i}", "", "")'
                        for i, x in enumerate(selectors))
 
@@ -296,7 +296,8 @@ def differs_query(by_model: Sequence[str], cost: Sequence[str], check_seconds: i
         # Aggregated per selector first: the tags then go on a row per group, not on every cost series.
         return f"sum by {group} ({fn}({{x}}{r}))"
 
-    both = f"{_each(cost, per_group('last_over_time'), 'c')} or {_each(by_model, '-' + per_group('last_over_time'), 's')}"
+    both = (f"{_each(cost, per_group('last_over_time'), 'c')} or "
+            f"{_each(by_model, '-' + per_group('last_over_time'), 's')}")
     by_value = f"abs(sum by {group} ({both})) > {SUM_TOLERANCE_USD}"
     cost_resets = f"sum by {group} ({_each(cost, per_group('resets'), 'c')}) > 0"
     sum_resets = f"sum by {group} ({_each(by_model, per_group('resets'), 's')}) > 0"
@@ -323,7 +324,8 @@ def coverage_query(by_model: Sequence[str], cost: Sequence[str], window_seconds:
     """Spend from every cost series, and the same from the by-model sums in rows labelled SIDE_LABEL: the
     per-series answer, and whether the sums account for it (``compare_rows``)."""
     sums = spend_query(by_model, window_seconds, mode=mode)
-    return f'{spend_query(cost, window_seconds, mode=mode)} or label_replace({sums}, "{SIDE_LABEL}", "by-model", "", "")'
+    per_series = spend_query(cost, window_seconds, mode=mode)
+    return f'{per_series} or label_replace({sums}, "{SIDE_LABEL}", "by-model", "", "")'
 
 
 def compare_rows(by_model: Sequence[SpendRow], per_series: Sequence[SpendRow]) -> Tuple[Tuple[str, float, float], ...]:

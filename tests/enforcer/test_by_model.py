@@ -128,7 +128,8 @@ def test_gateway_whose_sums_start_inside_the_window_is_not_trusted(start_prometh
     start = now - 30 * H
     second = [(cost_labels("anthropic", "second", job="gw-2"),
                counter_samples(start, now, 60, [(start, 3.0), (now - 15 * H, 1.0), (now - 2 * H, 0.5)]))]
-    late_sums = [(labels, [(t, v) for t, v in samples if t >= now - 10 * H]) for labels, samples in by_model_series(second)]
+    late_sums = [(labels, [(t, v) for t, v in samples if t >= now - 10 * H])
+                 for labels, samples in by_model_series(second)]
     prom = start_prometheus(first + by_model_series(first) + second + late_sums, now=now)
     enf = make_enforcer(prom.url)
     _, source, _ = _check(enf, now)

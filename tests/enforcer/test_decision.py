@@ -166,7 +166,8 @@ def test_by_model_plan_trusts_covered_sums_and_chains_the_checks():
         return Spend(total=0.0, rows=(), query="q", evaluated_at=now, **kw)
 
     remember_by_model(cfg, st, measured(fallback="unverified", covered=True), window, now)
-    assert st.by_model_covered_from == "2026-12-03T12:00:00+00:00" and st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
+    assert st.by_model_covered_from == "2026-12-03T12:00:00+00:00"
+    assert st.by_model_checked_at == "2026-12-04T12:00:00+00:00"
     later = now + timedelta(minutes=4)
     assert by_model_plan(cfg, st, compute("rolling-24h", later, "UTC"), later) == (True, None)
     # Due after 5 minutes: the check looks back to 5 minutes before the previous one.
