@@ -8,6 +8,7 @@ xfail) the day the provider can be built.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +24,7 @@ MISSING_COMMAND_PROVIDER = "no resource plugin 'pulumi-resource-command' found"
 
 
 def project_copy(tmp_path: Path) -> Path:
-    """The project as a user has it (no venv, no state), sharing the test venv through PULUMI_PYTHON_CMD."""
+    """The project as a user has it (no state), its venv a link to the test venv (already installed)."""
     project = tmp_path / "project"
     shutil.copytree(
         REPO_ROOT,
@@ -37,6 +38,11 @@ def project_copy(tmp_path: Path) -> Path:
 def main_job(project: Path, tmp_path: Path, stack: str = "demo") -> subprocess.CompletedProcess[str]:
     env = offline_env(tmp_path)
     env["PULUMI_LOCAL_STATE_DIR"] = str(tmp_path / "state")
+    # As a user runs it: no venv on PATH or chosen for the program; the wrapper must point at its own.
+    for name in ("PULUMI_PYTHON_CMD", "VIRTUAL_ENV"):
+        env.pop(name)
+    venv_bin = str(REPO_ROOT / "venv" / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
     return subprocess.run(
         [str(project / "scripts" / "pulumi-local"), stack, "preview", "--non-interactive"],
         cwd=project,
