@@ -125,8 +125,14 @@ def spend_query(selector: Union[str, Sequence[str]], window_seconds: int,
         raise ValueError("no cost selector")
     parts = [_per_series_spend(s, window_seconds, lookback_seconds, mode, anchor_seconds) for s in selectors]
     if len(parts) > 1:
-        parts = [f'label_replace({part}, "enforcer_name", "{i}", "", "")' for i, part in enumerate(parts)]
+        parts = [_name_tag(part, str(i)) for i, part in enumerate(parts)]
     return f"sum by (openclaw_provider, openclaw_model) ({' or '.join(parts)})"
+
+
+def _name_tag(expr: str, value: str) -> str:
+    """``expr`` with the label enforcer_name=``value``: keeps apart rows whose labels would otherwise be the
+    same once a function or an aggregation has dropped the metric name."""
+    return f'label_replace({expr}, "enforcer_name", "{value}", "", "")'
 
 
 def _per_series_spend(x: str, window_seconds: int, lookback_seconds: int, mode: str, anchor_seconds: int) -> str:
@@ -274,8 +280,7 @@ def _each(selectors: Sequence[str], template: str, tag: str) -> str:
     ``enforcer_name=<tag><i>``: a function or an aggregation drops the metric name, and ``or`` keeps only the
     first of two rows with the same labels (two metric names with the same labels, or the cost side and the
     sum side of one group)."""
-    return " or ".join(f'label_replace({template.format(x=x)}, "enforcer_name", "{tag}{i}", "", "")'
-                       for i, x in enumerate(selectors))
+    return " or ".join(_name_tag(template.format(x=x), f"{tag}{i}") for i, x in enumerate(selectors))
 
 
 def differs_query(by_model: Sequence[str], cost: Sequence[str], check_seconds: int) -> str:
